@@ -1,0 +1,3 @@
+//! Configuration: the process config and the repository config.
+
+pub mod repo;

@@ -1,0 +1,13 @@
+//! The pure core: facts, rules and parsers. No I/O, no async, no clock.
+
+pub mod classify;
+pub mod command;
+pub mod cost;
+pub mod fingerprint;
+pub mod hcl;
+pub mod ids;
+pub mod issue_form;
+pub mod patch;
+pub mod plan;
+pub mod request;
+pub mod status;

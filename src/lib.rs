@@ -1,0 +1,14 @@
+//! tfpilot: self-service Terraform through GitHub alone.
+//!
+//! A person asks for infrastructure with an issue form; tfpilot renders the
+//! Terraform, opens a pull request, runs plan/apply/destroy in the repository's
+//! own GitHub Actions, and shows where each request stands on the PR.
+
+pub mod config;
+pub mod core;
+pub mod github;
+pub mod http;
+pub mod render;
+pub mod service;
+pub mod sim;
+pub mod store;

@@ -8,6 +8,7 @@ pub mod config;
 pub mod core;
 pub mod github;
 pub mod http;
+pub mod init;
 pub mod render;
 pub mod service;
 pub mod sim;

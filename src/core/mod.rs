@@ -2,6 +2,7 @@
 
 pub mod classify;
 pub mod command;
+pub mod contract;
 pub mod cost;
 pub mod fingerprint;
 pub mod hcl;
@@ -11,3 +12,4 @@ pub mod patch;
 pub mod plan;
 pub mod request;
 pub mod status;
+pub mod webhook;

@@ -182,7 +182,7 @@ impl World {
         let tree = self.git.put_tree(merged);
         let sig = Signature {
             name: user.to_string(),
-            email: format!("{user}@users.noreply.sim"),
+            email: super::world::noreply_email(&user),
             date: Utc::now(),
         };
         let msg = message.unwrap_or_else(|| {

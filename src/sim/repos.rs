@@ -92,7 +92,7 @@ impl World {
             .map_err(ApiError::unprocessable)?;
         let sig = Signature {
             name: author.to_string(),
-            email: format!("{author}@users.noreply.sim"),
+            email: super::world::noreply_email(&author),
             date: Utc::now(),
         };
         let sha = self.git.put_commit(
@@ -463,7 +463,7 @@ async fn create_commit(
     let login = w.login_for(&p);
     let default = Signature {
         name: login.clone(),
-        email: format!("{login}@users.noreply.sim"),
+        email: super::world::noreply_email(&login),
         date: Utc::now(),
     };
     let to_sig = |u: Option<GitUser>| match u {

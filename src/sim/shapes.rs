@@ -46,7 +46,9 @@ impl World {
         } else {
             kind
         };
-        let api = self.api(&format!("users/{login}"));
+        // GitHub percent-encodes bot logins in URLs (`tfpilot%5Bbot%5D`)
+        let escaped = login.replace('[', "%5B").replace(']', "%5D");
+        let api = self.api(&format!("users/{escaped}"));
         json!({
             "login": login,
             "id": id,
@@ -54,7 +56,7 @@ impl World {
             "avatar_url": format!("{}/_avatars/{id}", self.base_url),
             "gravatar_id": "",
             "url": api,
-            "html_url": self.html(login),
+            "html_url": self.html(&escaped),
             "followers_url": format!("{api}/followers"),
             "following_url": format!("{api}/following{{/other_user}}"),
             "gists_url": format!("{api}/gists{{/gist_id}}"),

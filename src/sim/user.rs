@@ -39,7 +39,7 @@ impl Simulator {
         let tree = w.git.put_tree(flat);
         let sig = Signature {
             name: owner.clone(),
-            email: format!("{owner}@users.noreply.sim"),
+            email: super::world::noreply_email(&owner),
             date: Utc::now(),
         };
         let commit = w.git.put_commit(

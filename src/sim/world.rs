@@ -418,3 +418,9 @@ pub(crate) fn repo_key(owner: &str, name: &str) -> String {
         name.to_ascii_lowercase()
     )
 }
+
+/// A commit email for `login` (brackets of bot logins dropped so it is a valid address).
+pub(crate) fn noreply_email(login: &str) -> String {
+    let local: String = login.chars().filter(|c| !matches!(c, '[' | ']')).collect();
+    format!("{local}@users.noreply.sim")
+}

@@ -242,11 +242,14 @@ impl World {
         name: &str,
         number: u64,
         user: &str,
-        title: Option<String>,
-        body: Option<String>,
-        state: Option<&str>,
-        state_reason: Option<String>,
+        edit: IssueEdit,
     ) -> Result<(), ApiError> {
+        let IssueEdit {
+            title,
+            body,
+            state,
+            state_reason,
+        } = edit;
         let repo = self.repo_mut(owner, name).ok_or_else(ApiError::not_found)?;
         let issue = repo
             .issues
@@ -265,7 +268,7 @@ impl World {
             issue.body = Some(b);
         }
         let mut state_action = None;
-        match state {
+        match state.as_deref() {
             Some("closed") if issue.open => {
                 issue.open = false;
                 issue.closed_at = Some(Utc::now());
@@ -444,6 +447,15 @@ impl World {
     }
 }
 
+/// Changes to an issue (or a PR's issue half); `None` leaves a field alone.
+#[derive(Default)]
+pub(crate) struct IssueEdit {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub state: Option<String>,
+    pub state_reason: Option<String>,
+}
+
 /// What a reaction is on.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum ReactTarget {
@@ -532,16 +544,13 @@ async fn update_issue(
 ) -> ApiResult {
     let mut w = s.world();
     let login = w.login_for(&p);
-    w.update_issue(
-        &o,
-        &r,
-        n,
-        &login,
-        b.title.map(title_string),
-        b.body,
-        b.state.as_deref(),
-        b.state_reason,
-    )?;
+    let edit = IssueEdit {
+        title: b.title.map(title_string),
+        body: b.body,
+        state: b.state,
+        state_reason: b.state_reason,
+    };
+    w.update_issue(&o, &r, n, &login, edit)?;
     if let Some(labels) = b.labels {
         set_labels_inner(
             &mut w,

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::git::Signature;
 use super::http::{ApiError, ApiResult, GhJson, PageQuery, RouteTable, paginate, reply};
+use super::issues::IssueEdit;
 use super::shapes::Flavor;
 use super::world::{Issue, Principal, Pull, Review, World};
 use super::{ReviewState, SharedRef};
@@ -50,12 +51,16 @@ impl World {
         owner: &str,
         name: &str,
         user: &str,
-        title: &str,
-        body: Option<String>,
-        head: &str,
-        base: &str,
-        draft: bool,
+        new: NewPull,
     ) -> Result<u64, ApiError> {
+        let NewPull {
+            title,
+            body,
+            head,
+            base,
+            draft,
+        } = new;
+        let (head, base) = (head.as_str(), base.as_str());
         // `owner:branch` names the head's repository owner; only same-repository heads exist here
         let head = head.rsplit_once(':').map_or(head, |(_, b)| b).to_string();
         self.ensure_user(user);
@@ -99,7 +104,7 @@ impl World {
             Issue {
                 id: issue_id,
                 number,
-                title: title.to_string(),
+                title,
                 body,
                 user: user.to_string(),
                 open: true,
@@ -182,7 +187,7 @@ impl World {
         let tree = self.git.put_tree(merged);
         let sig = Signature {
             name: user.to_string(),
-            email: super::world::noreply_email(&user),
+            email: super::world::noreply_email(user),
             date: Utc::now(),
         };
         let msg = message.unwrap_or_else(|| {
@@ -272,6 +277,15 @@ impl World {
     }
 }
 
+/// A pull request to open.
+pub(crate) struct NewPull {
+    pub title: String,
+    pub body: Option<String>,
+    pub head: String,
+    pub base: String,
+    pub draft: bool,
+}
+
 fn pull_reply(w: &World, o: &str, r: &str, n: u64, status: StatusCode) -> ApiResult {
     let repo = w.repo(o, r).ok_or_else(ApiError::not_found)?;
     let p = repo.pulls.get(&n).ok_or_else(ApiError::not_found)?;
@@ -297,7 +311,14 @@ async fn create_pull(
 ) -> ApiResult {
     let mut w = s.world();
     let login = w.login_for(&p);
-    let n = w.create_pull(&o, &r, &login, &b.title, b.body, &b.head, &b.base, b.draft)?;
+    let new = NewPull {
+        title: b.title,
+        body: b.body,
+        head: b.head,
+        base: b.base,
+        draft: b.draft,
+    };
+    let n = w.create_pull(&o, &r, &login, new)?;
     pull_reply(&w, &o, &r, n, StatusCode::CREATED)
 }
 
@@ -346,7 +367,13 @@ async fn update_pull(
             pr.base_ref = base.clone();
         }
     }
-    w.update_issue(&o, &r, n, &login, b.title, b.body, b.state.as_deref(), None)?;
+    let edit = IssueEdit {
+        title: b.title,
+        body: b.body,
+        state: b.state,
+        state_reason: None,
+    };
+    w.update_issue(&o, &r, n, &login, edit)?;
     pull_reply(&w, &o, &r, n, StatusCode::OK)
 }
 

@@ -92,7 +92,7 @@ impl World {
             .map_err(ApiError::unprocessable)?;
         let sig = Signature {
             name: author.to_string(),
-            email: super::world::noreply_email(&author),
+            email: super::world::noreply_email(author),
             date: Utc::now(),
         };
         let sha = self.git.put_commit(

@@ -208,6 +208,51 @@ impl World {
         v
     }
 
+    /// `repository-lite` / `minimal-repository` (what workflow runs carry): the URL set only.
+    pub fn repo_lite_json(&self, repo: &Repo) -> Value {
+        const FULL_ONLY: [&str; 34] = [
+            "created_at",
+            "updated_at",
+            "pushed_at",
+            "git_url",
+            "ssh_url",
+            "clone_url",
+            "svn_url",
+            "homepage",
+            "size",
+            "stargazers_count",
+            "watchers_count",
+            "language",
+            "has_issues",
+            "has_projects",
+            "has_downloads",
+            "has_wiki",
+            "has_pages",
+            "has_discussions",
+            "forks_count",
+            "mirror_url",
+            "archived",
+            "disabled",
+            "open_issues_count",
+            "license",
+            "allow_forking",
+            "is_template",
+            "web_commit_signoff_required",
+            "topics",
+            "visibility",
+            "forks",
+            "open_issues",
+            "watchers",
+            "default_branch",
+            "custom_properties",
+        ];
+        let mut v = self.repo_json(repo, Flavor::Hook);
+        if let Some(m) = v.as_object_mut() {
+            m.retain(|k, _| !FULL_ONLY.contains(&k.as_str()));
+        }
+        v
+    }
+
     /// `label`.
     pub fn label_json(&self, repo: &Repo, name: &str) -> Value {
         let id = repo.labels.get(name).copied().unwrap_or_default();
@@ -612,7 +657,7 @@ impl World {
             .git
             .commits
             .get(&r.head_sha)
-            .map(|c| simple_commit(c))
+            .map(simple_commit)
             .unwrap_or(Value::Null);
         json!({
             "id": r.id,
@@ -647,8 +692,8 @@ impl World {
             "previous_attempt_url": if r.run_attempt > 1 { json!(format!("{api}/attempts/{}", r.run_attempt - 1)) } else { Value::Null },
             "workflow_url": self.api(&format!("repos/{full}/actions/workflows/{}", r.workflow_id)),
             "head_commit": head_commit,
-            "repository": self.repo_json(repo, Flavor::Hook),
-            "head_repository": self.repo_json(repo, Flavor::Hook),
+            "repository": self.repo_lite_json(repo),
+            "head_repository": self.repo_lite_json(repo),
         })
     }
 

@@ -6,7 +6,8 @@ use serde_json::{Map, Value, json};
 
 use super::git::Signature;
 use super::handle::split_repo;
-use super::issues::ReactTarget;
+use super::issues::{IssueEdit, ReactTarget};
+use super::pulls::NewPull;
 use super::world::{Repo, repo_key};
 use super::{Permission, RepoSpec, ReviewState, SimError, Simulator, TeamRole};
 
@@ -115,10 +116,10 @@ impl Simulator {
             &n,
             number,
             user,
-            None,
-            Some(body.to_string()),
-            None,
-            None,
+            IssueEdit {
+                body: Some(body.to_string()),
+                ..IssueEdit::default()
+            },
         )?)
     }
 
@@ -130,10 +131,10 @@ impl Simulator {
             &n,
             number,
             user,
-            None,
-            None,
-            Some("closed"),
-            None,
+            IssueEdit {
+                state: Some("closed".to_string()),
+                ..IssueEdit::default()
+            },
         )?)
     }
 
@@ -289,11 +290,13 @@ impl Simulator {
             &o,
             &n,
             user,
-            title,
-            Some(body.to_string()),
-            head,
-            base,
-            false,
+            NewPull {
+                title: title.to_string(),
+                body: Some(body.to_string()),
+                head: head.to_string(),
+                base: base.to_string(),
+                draft: false,
+            },
         )?)
     }
 
@@ -377,7 +380,6 @@ impl Simulator {
         m.insert("action".into(), json!("created"));
         m.insert("installation".into(), installation);
         m.insert("repositories".into(), Value::Array(repos));
-        m.insert("requester".into(), Value::Null);
         m.insert("sender".into(), w.user_json(sender));
         w.emit("installation", Some("created"), Value::Object(m));
     }

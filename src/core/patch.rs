@@ -7,7 +7,8 @@
 //!
 //! Workflow runs follow the seed's guard rules (DESIGN §2):
 //! - run-id guard: only the tracked run patches a kind; with none tracked yet, the
-//!   run is adopted (the caller resolved it to the latest dispatch);
+//!   run is adopted (the caller resolved it to the latest dispatch), unless its
+//!   display title lacks the latest dispatch's nonce;
 //! - monotonic: a concluded run never goes back to queued/in_progress, a conclusion
 //!   is never replaced by null, an older `updated_at` never overwrites a newer one;
 //! - re-runs keep the run id and raise `run_attempt`: a higher attempt starts over,
@@ -160,6 +161,15 @@ fn is_newer(base: &RunFacts, upd: &RunUpdate) -> bool {
 pub fn merge_run(existing: Option<&RunFacts>, upd: &RunUpdate) -> Option<RunFacts> {
     let base = existing.cloned().unwrap_or_default();
     if base.run_id.is_some_and(|tracked| tracked != upd.id) {
+        return None;
+    }
+    // Adopting a run: when the dispatch's nonce is known and the run's title is not
+    // that dispatch's, it is a late event of an earlier run (the run index still maps
+    // it to this request) and must not become the tracked one.
+    if base.run_id.is_none()
+        && let (Some(nonce), Some(title)) = (base.nonce.as_deref(), upd.display_title.as_deref())
+        && !title.contains(nonce)
+    {
         return None;
     }
     let mut next = base.clone();
@@ -655,6 +665,23 @@ mod tests {
         assert_eq!(patch_workflow_run(&r, WorkflowKind::Plan, &other), None);
         // The guard is per kind: the same run id under another kind is adopted there.
         assert!(patch_workflow_run(&r, WorkflowKind::Apply, &other).is_some());
+    }
+
+    #[test]
+    fn a_late_event_of_an_earlier_dispatch_is_not_adopted() {
+        // Dispatch 2 (nonce "n0nce2") has no run id yet; run 41 belonged to dispatch 1.
+        let r = record_dispatch(&empty(), WorkflowKind::Plan, "n0nce2", t(0), None).expect("d");
+        let mut old = ev(1, "completed", Some("success"), 9);
+        old.id = 41;
+        old.display_title = Some("tfpilot plan req_dev_s3_tgqpp8 n0nce1".into());
+        assert_eq!(patch_workflow_run(&r, WorkflowKind::Plan, &old), None);
+        let mut new = ev(1, "in_progress", None, 10);
+        new.display_title = Some("tfpilot plan req_dev_s3_tgqpp8 n0nce2".into());
+        let next = patch_workflow_run(&r, WorkflowKind::Plan, &new).expect("adopted");
+        assert_eq!(plan(&next).run_id, Some(RUN));
+        // Without a title to compare (older GitHub), the run is adopted as the seed did.
+        old.display_title = None;
+        assert!(patch_workflow_run(&r, WorkflowKind::Plan, &old).is_some());
     }
 
     #[test]

@@ -140,6 +140,18 @@ pub fn is_destroy_stale(req: &Request, now: DateTime<Utc>) -> bool {
     !concluded && now - triggered > Duration::minutes(DESTROY_STALE_MINUTES)
 }
 
+/// True when the tracked plan ran on another commit than the PR's current head, i.e.
+/// new commits arrived after it (DESIGN §1: re-plan; an apply gate must not trust it).
+///
+/// Unknown commits on either side are not called stale: there is nothing to compare.
+pub fn is_plan_stale(req: &Request) -> bool {
+    let plan = req
+        .run(WorkflowKind::Plan)
+        .and_then(|r| r.head_sha.as_deref());
+    let head = req.pr().and_then(|p| p.head_sha.as_deref());
+    matches!((plan, head), (Some(p), Some(h)) if p != h)
+}
+
 /// Why the request is failed at `now`, if it is.
 pub fn failure_cause(req: &Request, now: DateTime<Utc>) -> Option<FailureCause> {
     derive_status(req, now).failure_cause()
@@ -537,6 +549,27 @@ mod tests {
             serde_json::from_str(include_str!("../../fixtures/requests/seed-example.json"))
                 .expect("seed parses");
         assert_eq!(derive_status(&r, now()), Status::PlanReady);
+    }
+
+    #[test]
+    fn plan_is_stale_after_new_commits() {
+        let mut facts = done("success");
+        facts.head_sha = Some("h1".into());
+        let mut r = with(open_pr(empty()), Plan, facts);
+        assert!(!is_plan_stale(&r), "no PR head known yet");
+        if let Some(pr) = r.github_mut().pr.as_mut() {
+            pr.head_sha = Some("h1".into());
+        }
+        assert!(!is_plan_stale(&r));
+        if let Some(pr) = r.github_mut().pr.as_mut() {
+            pr.head_sha = Some("h2".into());
+        }
+        assert!(is_plan_stale(&r));
+        // The seed example's plan ran on its PR head.
+        let seed: Request =
+            serde_json::from_str(include_str!("../../fixtures/requests/seed-example.json"))
+                .expect("seed parses");
+        assert!(!is_plan_stale(&seed));
     }
 
     #[test]

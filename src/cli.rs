@@ -51,13 +51,22 @@ pub struct ServeArgs {
     #[arg(long, env = "TFPILOT_PRIVATE_KEY_PATH")]
     pub private_key_path: Option<PathBuf>,
     /// The GitHub App's private key itself (PEM), instead of a path.
-    #[arg(long, env = "TFPILOT_PRIVATE_KEY", hide_env_values = true, conflicts_with = "private_key_path")]
+    #[arg(
+        long,
+        env = "TFPILOT_PRIVATE_KEY",
+        hide_env_values = true,
+        conflicts_with = "private_key_path"
+    )]
     pub private_key: Option<String>,
     /// Where facts are kept: `file://<dir>`, `s3://<bucket>/<prefix>` or `memory://`.
     #[arg(long, env = "TFPILOT_STORE", default_value = "file://./tfpilot-data")]
     pub store: String,
     /// GitHub's REST API base URL (GitHub Enterprise Server: `https://HOST/api/v3`).
-    #[arg(long, env = "TFPILOT_GITHUB_API_URL", default_value = "https://api.github.com")]
+    #[arg(
+        long,
+        env = "TFPILOT_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
     pub github_api_url: String,
     /// Log format.
     #[arg(long, env = "TFPILOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
@@ -77,7 +86,9 @@ pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("TFPILOT_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,aws=warn,hyper=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Pretty => builder.try_init(),
@@ -116,6 +127,9 @@ async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<()> {
         println!("ok");
         Ok(())
     } else {
-        anyhow::bail!("unhealthy: {}", head.lines().next().unwrap_or("no status line"))
+        anyhow::bail!(
+            "unhealthy: {}",
+            head.lines().next().unwrap_or("no status line")
+        )
     }
 }

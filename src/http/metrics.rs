@@ -71,7 +71,10 @@ impl Metrics {
             deliveries.clone(),
         );
         let delivery_seconds = Histogram::new(
-            [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0].into_iter(),
+            [
+                0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]
+            .into_iter(),
         );
         registry.register(
             "webhook_processing_seconds",

@@ -69,7 +69,9 @@ pub enum DeliveryRejection {
 impl IntoResponse for DeliveryRejection {
     fn into_response(self) -> Response {
         match self {
-            DeliveryRejection::Unauthorized(e) => (StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
+            DeliveryRejection::Unauthorized(e) => {
+                (StatusCode::UNAUTHORIZED, e.to_string()).into_response()
+            }
             DeliveryRejection::TooLarge => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload over 25 MB").into_response()
             }
@@ -124,7 +126,10 @@ impl FromRequest<AppState> for VerifiedDelivery {
     }
 }
 
-async fn webhook(State(state): State<AppState>, delivery: Result<VerifiedDelivery, DeliveryRejection>) -> Response {
+async fn webhook(
+    State(state): State<AppState>,
+    delivery: Result<VerifiedDelivery, DeliveryRejection>,
+) -> Response {
     let started = Instant::now();
     let delivery = match delivery {
         Ok(d) => d,
@@ -154,7 +159,10 @@ async fn webhook(State(state): State<AppState>, delivery: Result<VerifiedDeliver
         state.metrics.delivery(&name, "unsupported");
         return (StatusCode::ACCEPTED, "event not handled by tfpilot").into_response();
     }
-    let result = state.service.handle_delivery(&delivery.delivery_id, event).await;
+    let result = state
+        .service
+        .handle_delivery(&delivery.delivery_id, event)
+        .await;
     state
         .metrics
         .delivery_seconds
@@ -189,13 +197,20 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.service.ready().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store unavailable: {e}")).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unavailable: {e}"),
+        )
+            .into_response(),
     }
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()

@@ -127,16 +127,21 @@ fn two_stages_a_locked_rust_build_and_a_distroless_runtime() {
         "{}",
         runtime.image
     );
-    assert!(runtime.all("RUN").is_empty(), "no shell in the runtime stage");
+    assert!(
+        runtime.all("RUN").is_empty(),
+        "no shell in the runtime stage"
+    );
     for image in stages.iter().map(|s| &s.image) {
-        assert!(!image.ends_with(":latest") && image.contains(':'), "{image}: pin a tag");
+        assert!(
+            !image.ends_with(":latest") && image.contains(':'),
+            "{image}: pin a tag"
+        );
     }
 }
 
 #[test]
 fn the_builder_uses_at_least_the_crates_rust_version() {
-    let cargo: String =
-        std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let cargo: String = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
     let wanted = cargo
         .lines()
         .find_map(|l| l.trim().strip_prefix("rust-version = "))
@@ -177,7 +182,10 @@ fn the_runtime_runs_the_binary_as_a_non_root_user() {
     let copies_binary = runtime.all("COPY").iter().any(|c| {
         c.contains("--from=builder") && c.split_whitespace().last() == Some(binary.as_str())
     });
-    assert!(copies_binary, "the runtime copies {binary} from the builder");
+    assert!(
+        copies_binary,
+        "the runtime copies {binary} from the builder"
+    );
     let cmd = exec_form(runtime.last("CMD").expect("CMD"));
     assert_eq!(cmd, ["serve"]);
 }
@@ -203,10 +211,16 @@ fn the_healthcheck_calls_the_binary_and_the_port_is_the_listen_port() {
         .find_map(|e| e.strip_prefix("TFPILOT_LISTEN="))
         .expect("ENV TFPILOT_LISTEN")
         .to_owned();
-    assert!(listen.starts_with("0.0.0.0:"), "reachable from outside: {listen}");
+    assert!(
+        listen.starts_with("0.0.0.0:"),
+        "reachable from outside: {listen}"
+    );
     let port = listen.rsplit(':').next().expect("port");
     assert!(
-        runtime.all("EXPOSE").iter().any(|e| e.split('/').next() == Some(port)),
+        runtime
+            .all("EXPOSE")
+            .iter()
+            .any(|e| e.split('/').next() == Some(port)),
         "EXPOSE {port}"
     );
 }
@@ -224,7 +238,13 @@ fn dockerignore() -> Vec<String> {
 #[test]
 fn the_build_context_leaves_out_local_state() {
     let ignored = dockerignore();
-    for entry in ["target", ".venv-tools", "node_modules", "tfpilot-data", ".git"] {
+    for entry in [
+        "target",
+        ".venv-tools",
+        "node_modules",
+        "tfpilot-data",
+        ".git",
+    ] {
         assert!(
             ignored.iter().any(|i| i == entry),
             ".dockerignore lacks {entry}"
@@ -252,9 +272,9 @@ fn the_build_context_keeps_what_the_crate_embeds() {
             let text = std::fs::read_to_string(&path).expect("read");
             for c in re.captures_iter(&text) {
                 let embedded = normalize(&path.parent().expect("dir").join(&c[1]));
-                let rel = embedded
-                    .strip_prefix(root())
-                    .unwrap_or_else(|_| panic!("{} embeds a file outside the crate", path.display()));
+                let rel = embedded.strip_prefix(root()).unwrap_or_else(|_| {
+                    panic!("{} embeds a file outside the crate", path.display())
+                });
                 let first = rel
                     .components()
                     .next()

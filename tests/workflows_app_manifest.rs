@@ -135,8 +135,7 @@ fn placeholders_are_the_documented_ones_and_fill_in_to_valid_urls() {
         .map(|c| c.get(1).expect("group").as_str())
         .collect();
     assert_eq!(found, PLACEHOLDERS.iter().copied().collect());
-    let readme =
-        std::fs::read_to_string(root().join("app-manifest/README.md")).expect("README.md");
+    let readme = std::fs::read_to_string(root().join("app-manifest/README.md")).expect("README.md");
     for p in PLACEHOLDERS {
         assert!(
             readme.contains(&format!("`{{{{{p}}}}}`")),
@@ -147,7 +146,10 @@ fn placeholders_are_the_documented_ones_and_fill_in_to_valid_urls() {
     let filled = text
         .replace("{{APP_NAME}}", "tfpilot-acme")
         .replace("{{HOMEPAGE_URL}}", "https://example.com/tfpilot")
-        .replace("{{WEBHOOK_URL}}", "https://tfpilot.example.com/webhooks/github")
+        .replace(
+            "{{WEBHOOK_URL}}",
+            "https://tfpilot.example.com/webhooks/github",
+        )
         .replace("{{REDIRECT_URL}}", "http://127.0.0.1:3999/callback");
     let m: Value = serde_json::from_str(&filled).expect("still JSON once filled in");
     for pointer in ["/url", "/hook_attributes/url", "/redirect_url"] {

@@ -10,9 +10,11 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-/// The request-id rule, as a regex source. The workflows validate ids in bash with this
-/// exact text; keep it in sync with `core::ids` (the app's own check).
-pub const REQUEST_ID_PATTERN: &str = r"^req_[a-z0-9-]+_[a-z0-9-]+_[a-z0-9]{6}$";
+/// The request-id rule, as a regex source: `req_<env>_<module>_<6 chars>`, env and module
+/// of `[a-z0-9-]` without a hyphen at either end. The workflows validate ids in bash with
+/// this exact text; it must accept exactly what `core::ids::RequestId::parse` accepts.
+pub const REQUEST_ID_PATTERN: &str =
+    r"^req_[a-z0-9]([a-z0-9-]*[a-z0-9])?_[a-z0-9]([a-z0-9-]*[a-z0-9])?_[a-z0-9]{6}$";
 
 /// Longest request id the workflows accept.
 pub const REQUEST_ID_MAX_LEN: usize = 64;
@@ -354,6 +356,9 @@ mod tests {
         assert!(!is_valid_request_id("req_dev_s3_bucket_a1b2c3_x"));
         assert!(!is_valid_request_id("req_dev_s3-bucket_a1b2c3\n"));
         assert!(!is_valid_request_id("req_dev_$(id)_a1b2c3"));
+        assert!(!is_valid_request_id("req_-dev_vpc_a1b2c3"));
+        assert!(!is_valid_request_id("req_dev_vpc-_a1b2c3"));
+        assert!(is_valid_request_id("req_d_v--pc_a1b2c3"));
         let long = format!("req_dev_{}_a1b2c3", "m".repeat(60));
         assert!(!is_valid_request_id(&long));
     }

@@ -296,6 +296,14 @@ impl fmt::Display for InitReport {
         writeln!(
             f,
             "Each environment's Terraform root is envs/<env>/ with an empty backend \"s3\" {{}} block."
+        )?;
+        writeln!(
+            f,
+            "Protection rules on a GitHub environment (required reviewers, deployment branches)"
+        )?;
+        writeln!(
+            f,
+            "apply to every tfpilot run in it, plans on request/* branches included."
         )
     }
 }

@@ -322,6 +322,34 @@ fn apply_and_destroy_share_a_per_environment_group_that_never_cancels() {
 }
 
 #[test]
+fn reviewed_code_only_where_the_contract_says_so() {
+    for workflow in WORKFLOWS {
+        let doc = parsed(workflow);
+        let check = steps(&doc)
+            .into_iter()
+            .find(|s| s["name"] == "Check the branch");
+        assert_eq!(
+            check.is_some(),
+            workflow.runs_from_default_branch,
+            "{}",
+            workflow.file
+        );
+        if let Some(check) = check {
+            assert_eq!(
+                check["env"]["DEFAULT_BRANCH"],
+                "${{ github.event.repository.default_branch }}"
+            );
+            assert!(
+                check["run"]
+                    .as_str()
+                    .expect("run")
+                    .contains("\"$GITHUB_REF\" != \"refs/heads/${DEFAULT_BRANCH}\"")
+            );
+        }
+    }
+}
+
+#[test]
 fn terraform_is_called_as_the_seed_did() {
     for workflow in WORKFLOWS {
         let doc = parsed(workflow);

@@ -355,6 +355,27 @@ fn apply_refuses_without_the_fingerprint_script() {
     assert!(stdout(&out).contains("fingerprint.py is missing"));
 }
 
+#[test]
+fn default_branch_workflows_refuse_other_branches() {
+    if !tools_present() {
+        return;
+    }
+    for workflow in WORKFLOWS.into_iter().filter(|w| w.runs_from_default_branch) {
+        let script = step_script_by_name(workflow, "Check the branch");
+        for (git_ref, ok) in [
+            ("refs/heads/main", true),
+            ("refs/heads/request/req_dev_vpc_a1b2c3", false),
+            ("refs/tags/main", false),
+        ] {
+            let out = Runner::new().run(
+                &script,
+                &[("GITHUB_REF", git_ref), ("DEFAULT_BRANCH", "main")],
+            );
+            assert_eq!(out.status.success(), ok, "{}: {git_ref}", workflow.file);
+        }
+    }
+}
+
 fn drift(runner: &Runner, output: &str, rc: &str) -> Output {
     runner.run(
         &step_script(&DRIFT_PLAN, "drift"),

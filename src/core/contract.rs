@@ -103,6 +103,9 @@ pub struct WorkflowContract {
     pub artifact: ArtifactContract,
     /// True when runs of this kind share the per-environment state concurrency group.
     pub serialized_per_environment: bool,
+    /// True when the workflow refuses to run unless dispatched on the default branch
+    /// (reviewed code only); false for plan, which runs on the request branch.
+    pub runs_from_default_branch: bool,
 }
 
 const COMMON_INPUTS: &[&str] = &[inputs::REQUEST_ID, inputs::ENVIRONMENT, inputs::NONCE];
@@ -122,6 +125,7 @@ pub const PLAN: WorkflowContract = WorkflowContract {
         ],
     },
     serialized_per_environment: false,
+    runs_from_default_branch: false,
 };
 
 /// The apply workflow (dispatched from the default branch at the merge commit).
@@ -146,6 +150,7 @@ pub const APPLY: WorkflowContract = WorkflowContract {
         ],
     },
     serialized_per_environment: true,
+    runs_from_default_branch: true,
 };
 
 /// The destroy workflow (dispatched from the default branch).
@@ -159,6 +164,7 @@ pub const DESTROY: WorkflowContract = WorkflowContract {
         files: &[files::PLAN_JSON, files::PLAN_TXT, files::DESTROY_TXT],
     },
     serialized_per_environment: true,
+    runs_from_default_branch: true,
 };
 
 /// The drift-plan workflow (dispatched from the default branch on a schedule).
@@ -172,6 +178,7 @@ pub const DRIFT_PLAN: WorkflowContract = WorkflowContract {
         files: &[files::DRIFT_JSON, files::PLAN_TXT, files::PLAN_JSON],
     },
     serialized_per_environment: false,
+    runs_from_default_branch: true,
 };
 
 /// Every workflow tfpilot installs and dispatches.

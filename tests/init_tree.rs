@@ -214,3 +214,31 @@ fn the_report_lists_what_to_set_on_github() {
         assert!(text.contains(setting.name), "{}", setting.name);
     }
 }
+
+/// The apply workflow runs `.github/tfpilot/fingerprint.py` and tfpilot reads
+/// `.github/tfpilot.yml`: once their templates exist in the crate, init must install them
+/// (this fails until `TEMPLATE_FILES` lists them, so neither can be forgotten).
+#[test]
+fn templates_the_workflows_depend_on_are_installed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (template, destination) in [
+        (
+            "templates/scripts/fingerprint.py",
+            contract::FINGERPRINT_SCRIPT_PATH,
+        ),
+        ("templates/tfpilot.yml", ".github/tfpilot.yml"),
+    ] {
+        let Ok(contents) = std::fs::read_to_string(root.join(template)) else {
+            eprintln!("SKIP: {template} is not in this checkout yet");
+            continue;
+        };
+        let entry = TEMPLATE_FILES
+            .iter()
+            .find(|f| f.path == destination)
+            .unwrap_or_else(|| panic!("init::TEMPLATE_FILES does not install {template}"));
+        assert_eq!(
+            entry.contents, contents,
+            "{destination} differs from {template}"
+        );
+    }
+}

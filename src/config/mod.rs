@@ -1,3 +1,5 @@
 //! Configuration: the process config and the repository config.
 
+pub mod catalogue;
+pub mod forms;
 pub mod repo;

@@ -410,7 +410,7 @@ pub fn generate_forms(config: &RepoConfig) -> Vec<(String, String)> {
 pub fn build_form(config: &RepoConfig, name: &str, module: &ModuleConfig) -> Option<IssueFormFile> {
     let fields = module_fields(config, name)?;
     let intro = format!(
-        "Ask for a `{name}` through tfpilot. When you submit, tfpilot checks the answers; if something \
+        "Request `{name}` through tfpilot. When you submit, tfpilot checks the answers; if something \
          needs fixing it replies here, and you edit the issue. Once the answers are valid it opens a pull \
          request with the Terraform and runs a plan.{}",
         module

@@ -282,6 +282,19 @@ pub struct FieldProblem {
 /// Reads and validates a tfpilot request issue body against the catalogue.
 pub fn parse_request(config: &RepoConfig, body: &str) -> Result<RequestInputs, Vec<FieldProblem>> {
     let modules: Vec<String> = config.modules.keys().map(str::to_owned).collect();
+    // The body does not say which form it came from; each module's form starts with a
+    // one-option Module dropdown, so read the body with each module's fields and keep
+    // the one whose Module answer names that module.
+    for module in &modules {
+        let Some(fields) = module_fields(config, module) else {
+            continue;
+        };
+        let shapes: Vec<FieldShape> = fields.iter().map(|f| f.shape.clone()).collect();
+        let parsed = parse_body(&shapes, body);
+        if parsed.answers.get(MODULE_FIELD_ID) == Some(&Answer::Text(module.clone())) {
+            return validate(config, module, &fields, &parsed);
+        }
+    }
     let module_shape = FieldShape {
         key: MODULE_FIELD_ID.to_owned(),
         label: "Module".to_owned(),
@@ -290,36 +303,26 @@ pub fn parse_request(config: &RepoConfig, body: &str) -> Result<RequestInputs, V
             options: modules.clone(),
         },
     };
-    let module_answer = parse_body(std::slice::from_ref(&module_shape), body)
+    let answer = parse_body(std::slice::from_ref(&module_shape), body)
         .answers
         .remove(MODULE_FIELD_ID);
-    let module = match module_answer {
-        Some(Answer::Text(m)) if config.module(&m).is_some() => m,
-        other => {
-            let message = match other {
-                Some(Answer::Text(m)) => {
-                    format!("{} is not a module in the catalogue", quote_user(&m))
-                }
-                None => "the `### Module` section is missing from the issue".to_owned(),
-                _ => "no module was chosen".to_owned(),
-            };
-            return Err(vec![FieldProblem {
-                field: "module".to_owned(),
-                label: "Module".to_owned(),
-                message,
-                how_to_fix: format!(
-                    "Open a new issue from one of the tfpilot forms ({}), or edit this issue so the `### Module` section names one of them.",
-                    names(&modules)
-                ),
-            }]);
-        }
+    let message = match answer {
+        Some(Answer::Text(m)) => format!(
+            "{} is not a module in the catalogue",
+            quote_user(m.lines().next().unwrap_or_default())
+        ),
+        None => "the `### Module` section is missing from the issue".to_owned(),
+        _ => "no module was chosen".to_owned(),
     };
-    let Some(fields) = module_fields(config, &module) else {
-        return Err(Vec::new());
-    };
-    let shapes: Vec<FieldShape> = fields.iter().map(|f| f.shape.clone()).collect();
-    let parsed = parse_body(&shapes, body);
-    validate(config, &module, &fields, &parsed)
+    Err(vec![FieldProblem {
+        field: "module".to_owned(),
+        label: "Module".to_owned(),
+        message,
+        how_to_fix: format!(
+            "Open a new issue from one of the tfpilot forms ({}), or edit this issue so the `### Module` section names one of them.",
+            names(&modules)
+        ),
+    }])
 }
 
 fn validate(
@@ -529,7 +532,7 @@ pub fn render_problems_comment(problems: &[FieldProblem]) -> String {
     out.push('\n');
     let n = problems.len();
     out.push_str(&format!(
-        "tfpilot could not create this request: {} {} to fix. Edit the issue (… → **Edit**) and tfpilot checks it again.\n\n",
+        "tfpilot could not create this request: {} {} fixing. Edit the issue (… → **Edit**) and tfpilot checks it again.\n\n",
         n,
         if n == 1 { "answer needs" } else { "answers need" }
     ));

@@ -357,3 +357,60 @@ fn the_reply_lists_every_problem_and_cannot_be_hijacked() {
     assert!(!comment.contains(" @octocat"), "{comment}");
     insta::assert_snapshot!("forms_problems_comment", comment);
 }
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(forms_common::root().join("fixtures/issue-forms").join(name))
+        .expect("fixture")
+}
+
+#[test]
+fn hand_written_seed_body_gives_the_seed_inputs() {
+    let got = parse_request(&config(), &fixture("s3-seed-example.md")).expect("valid");
+    assert_eq!(got.environment, "dev");
+    assert_eq!(got.preset.as_deref(), Some("s3-public-assets"));
+    let json = serde_json::to_value(&got.inputs).expect("json");
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "name": "core-dev-ai-agent-tgqpp8",
+            "project": "core",
+            "versioning_enabled": false,
+            "force_destroy": true,
+            "block_public_access": true,
+            "enable_lifecycle": false,
+            "noncurrent_expiration_days": 30,
+            "abort_multipart_days": 7,
+            "encryption_mode": "sse-s3"
+        })
+    );
+}
+
+#[test]
+fn hand_edited_crlf_body_reports_each_wrong_answer() {
+    let p = problems(&fixture("s3-edited-by-hand.md"));
+    let got: Vec<(&str, &str)> = p
+        .iter()
+        .map(|p| (p.field.as_str(), p.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "environment",
+                "`production` is not an environment of this repository"
+            ),
+            (
+                "name",
+                "`My Bucket` does not match the required pattern `[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]`"
+            ),
+            (
+                "noncurrent_expiration_days",
+                "must be a number, like `7` or `2.5`"
+            ),
+            (
+                "tags",
+                "each line must be `key = value`; this one has no `=`: `### extra heading typed by the user`"
+            ),
+        ]
+    );
+}

@@ -146,7 +146,7 @@ const HEAD: &str =
 #[test]
 fn semantic_mistakes_are_each_reported_with_their_path() {
     let p = problems(&format!(
-        "{HEAD}      size:\n        type: number\n        default: big\n      name:\n        type: string\n        pattern: '[a-z'\n      mode:\n        type: enum\n      count:\n        type: string\n presets:\n"
+        "{HEAD}      size:\n        type: number\n        default: big\n      name:\n        type: string\n        pattern: '[a-z'\n      mode:\n        type: enum\n      tier:\n        type: enum\n        allowed: [a, b, a]\n      count:\n        type: string\n presets:\n"
     )
     .replace("\n presets:\n", "\npresets:\n  fast:\n    module: s4\n  slow:\n    module: s3\n    inputs:\n      colour: red\n      size: 3\n"));
     let joined = p.join("\n");
@@ -178,7 +178,11 @@ fn semantic_mistakes_are_each_reported_with_their_path() {
         !joined.contains("presets.slow.inputs.size"),
         "a valid preset value is fine: {joined}"
     );
-    assert_eq!(p.len(), 6, "{joined}");
+    assert!(
+        joined.contains("modules.s3.inputs.tier: `allowed` lists `a` twice"),
+        "{joined}"
+    );
+    assert_eq!(p.len(), 7, "{joined}");
 }
 
 #[test]

@@ -114,6 +114,15 @@ fn the_seed_example_renders_to_the_seed_config() {
             eprintln!("SKIPPED: ../shared seed not present; compared with the embedded copy only")
         }
     }
+    // The arguments handed to the request doc are exactly what was rendered.
+    let args = tfpilot::core::hcl::module_arguments(
+        &config,
+        &request,
+        "req_dev_s3_tgqpp8",
+        "giuseppe-moffa",
+    )
+    .expect("args");
+    assert_eq!(serde_json::to_value(&args).expect("json"), want);
     insta::assert_snapshot!("forms_seed_request_file", file.content);
 }
 
@@ -501,5 +510,35 @@ fn removing_one_request_block_keeps_the_others() {
     assert_eq!(
         remove_request_block(&broken, "req_dev_x_bbbbbb"),
         Err(RemoveError::Unbalanced("req_dev_x_bbbbbb".into()))
+    );
+}
+
+#[test]
+fn a_person_cannot_overwrite_tfpilots_tags() {
+    let config = forms_common::example_config();
+    let mut request = parse_request(&config, &seed_issue_body()).expect("valid");
+    request.inputs.insert(
+        "tags".into(),
+        InputValue::Map(BTreeMap::from([
+            ("ManagedBy".into(), "me".into()),
+            ("tfpilot:request_id".into(), "req_prod_other_zzzzzz".into()),
+            ("team".into(), "storage".into()),
+        ])),
+    );
+    let args =
+        tfpilot::core::hcl::module_arguments(&config, &request, "req_dev_s3_tgqpp8", "someone")
+            .expect("args");
+    let Some(InputValue::Map(tags)) = args.get("tags") else {
+        panic!("tags map")
+    };
+    assert_eq!(tags.get("ManagedBy").map(String::as_str), Some("tfpilot"));
+    assert_eq!(
+        tags.get("tfpilot:request_id").map(String::as_str),
+        Some("req_dev_s3_tgqpp8")
+    );
+    assert_eq!(tags.get("team").map(String::as_str), Some("storage"));
+    assert_eq!(
+        tags.get("tfpilot:created_by").map(String::as_str),
+        Some("someone")
     );
 }

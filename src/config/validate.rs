@@ -177,6 +177,14 @@ fn input_problems(spec: &InputSpec) -> Vec<String> {
     if kind == InputType::Enum && spec.allowed.is_empty() {
         out.push("an `enum` input needs `allowed` values".to_owned());
     }
+    if let Some((i, dup)) = spec
+        .allowed
+        .iter()
+        .enumerate()
+        .find(|(i, a)| spec.allowed[..*i].contains(a))
+    {
+        out.push(format!("`allowed` lists `{dup}` twice (entry {i})"));
+    }
     if !spec.allowed.is_empty()
         && !matches!(
             kind,

@@ -119,9 +119,7 @@ pub fn request_file_path(env_directory: &str, request_id: &str) -> String {
     )
 }
 
-/// Renders a validated request: module arguments are the request's inputs, the
-/// `value_from` inputs, and tfpilot's tags merged into a `tags` map input when the
-/// module has one (tfpilot's tags win over the person's).
+/// Renders a validated request (see [`module_arguments`] for what goes in the block).
 pub fn render_request(
     config: &RepoConfig,
     request: &RequestInputs,
@@ -135,6 +133,28 @@ pub fn render_request(
         .module(&request.module)
         .ok_or_else(|| RenderError::UnknownModule(request.module.clone()))?;
     let source = module.module_source().map_err(RenderError::Source)?;
+    let arguments = module_arguments(config, request, request_id, requested_by)?;
+    let directory = env.directory(&request.environment);
+    render_module_file(&ModuleFile {
+        request_id,
+        env_directory: &directory,
+        source: &source,
+        arguments: &arguments,
+    })
+}
+
+/// The module block's arguments for a request (the seed's `config` block): the request's
+/// inputs, the `value_from` inputs, and tfpilot's tags merged into a `tags` map input when
+/// the module has one (tfpilot's tags win over the person's).
+pub fn module_arguments(
+    config: &RepoConfig,
+    request: &RequestInputs,
+    request_id: &str,
+    requested_by: &str,
+) -> Result<BTreeMap<String, InputValue>, RenderError> {
+    let module = config
+        .module(&request.module)
+        .ok_or_else(|| RenderError::UnknownModule(request.module.clone()))?;
     let mut arguments = request.inputs.clone();
     for (name, spec) in module.inputs.iter() {
         if let Some(from) = spec.value_from {
@@ -160,13 +180,7 @@ pub fn render_request(
         ));
         arguments.insert("tags".to_owned(), InputValue::Map(tags));
     }
-    let directory = env.directory(&request.environment);
-    render_module_file(&ModuleFile {
-        request_id,
-        env_directory: &directory,
-        source: &source,
-        arguments: &arguments,
-    })
+    Ok(arguments)
 }
 
 /// tfpilot's tags for a request, as in the seed.

@@ -20,11 +20,12 @@ pub struct TemplateFile {
     pub contents: &'static str,
 }
 
-/// The files every `tfpilot init` writes. The fingerprint script
-/// ([`contract::FINGERPRINT_SCRIPT_PATH`], from `templates/scripts/fingerprint.py`) and
-/// the commented `.github/tfpilot.yml` (from `templates/tfpilot.yml`) belong here too,
-/// once those templates exist on the branch.
+/// The files every `tfpilot init` writes.
 pub const TEMPLATE_FILES: &[TemplateFile] = &[
+    TemplateFile {
+        path: ".github/tfpilot.yml",
+        contents: include_str!("../templates/tfpilot.yml"),
+    },
     TemplateFile {
         path: ".github/workflows/tfpilot-plan.yml",
         contents: include_str!("../templates/workflows/tfpilot-plan.yml"),

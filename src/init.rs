@@ -23,6 +23,10 @@ pub struct TemplateFile {
 /// The files every `tfpilot init` writes.
 pub const TEMPLATE_FILES: &[TemplateFile] = &[
     TemplateFile {
+        path: contract::FINGERPRINT_SCRIPT_PATH,
+        contents: include_str!("../templates/scripts/fingerprint.py"),
+    },
+    TemplateFile {
         path: ".github/tfpilot.yml",
         contents: include_str!("../templates/tfpilot.yml"),
     },

@@ -118,7 +118,11 @@ impl TokenCache {
 
     /// The cached token, or a fresh one from `fetch` when none is cached or the cached
     /// one expires within the refresh margin.
-    pub(crate) async fn get<F, Fut>(&self, installation_id: u64, fetch: F) -> GitHubResult<SecretString>
+    pub(crate) async fn get<F, Fut>(
+        &self,
+        installation_id: u64,
+        fetch: F,
+    ) -> GitHubResult<SecretString>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = GitHubResult<InstallationToken>>,
@@ -126,8 +130,8 @@ impl TokenCache {
         let slot = self.slot(installation_id);
         let mut cached = slot.lock().await;
         if let Some(token) = cached.as_ref() {
-            let margin = chrono::Duration::from_std(self.refresh_margin)
-                .unwrap_or(chrono::Duration::zero());
+            let margin =
+                chrono::Duration::from_std(self.refresh_margin).unwrap_or(chrono::Duration::zero());
             if token.expires_at - margin > Utc::now() {
                 return Ok(token.token.clone());
             }

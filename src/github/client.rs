@@ -56,10 +56,10 @@ impl GitHubConfig {
     /// [`GitHubConfig::new`] with the API URL from `TFPILOT_GITHUB_API_URL` when set.
     pub fn from_env(credentials: AppCredentials) -> Self {
         let mut config = Self::new(credentials);
-        if let Ok(url) = std::env::var(API_URL_ENV) {
-            if !url.trim().is_empty() {
-                config.api_url = url.trim().to_owned();
-            }
+        if let Ok(url) = std::env::var(API_URL_ENV)
+            && !url.trim().is_empty()
+        {
+            config.api_url = url.trim().to_owned();
         }
         config
     }

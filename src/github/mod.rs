@@ -61,18 +61,29 @@ pub trait GitHub: Send + Sync {
     // --- issue and PR conversation comments ---
 
     /// Comment on an issue or pull request.
-    async fn create_comment(&self, repo: &Repo, issue_number: u64, body: &str)
-    -> GitHubResult<IssueComment>;
+    async fn create_comment(
+        &self,
+        repo: &Repo,
+        issue_number: u64,
+        body: &str,
+    ) -> GitHubResult<IssueComment>;
     /// Replace a comment's body.
-    async fn update_comment(&self, repo: &Repo, comment_id: u64, body: &str)
-    -> GitHubResult<IssueComment>;
+    async fn update_comment(
+        &self,
+        repo: &Repo,
+        comment_id: u64,
+        body: &str,
+    ) -> GitHubResult<IssueComment>;
     /// Read one comment (NotFound once someone deleted it).
     async fn get_comment(&self, repo: &Repo, comment_id: u64) -> GitHubResult<IssueComment>;
     /// Delete a comment.
     async fn delete_comment(&self, repo: &Repo, comment_id: u64) -> GitHubResult<()>;
     /// All comments of an issue or pull request, oldest first.
-    async fn list_comments(&self, repo: &Repo, issue_number: u64)
-    -> GitHubResult<Vec<IssueComment>>;
+    async fn list_comments(
+        &self,
+        repo: &Repo,
+        issue_number: u64,
+    ) -> GitHubResult<Vec<IssueComment>>;
     /// React to a comment (acknowledges a command).
     async fn create_comment_reaction(
         &self,
@@ -86,11 +97,19 @@ pub trait GitHub: Send + Sync {
     /// Read an issue (pull requests are issues too).
     async fn get_issue(&self, repo: &Repo, issue_number: u64) -> GitHubResult<Issue>;
     /// Change an issue's title, body or state.
-    async fn update_issue(&self, repo: &Repo, issue_number: u64, update: &IssueUpdate)
-    -> GitHubResult<Issue>;
+    async fn update_issue(
+        &self,
+        repo: &Repo,
+        issue_number: u64,
+        update: &IssueUpdate,
+    ) -> GitHubResult<Issue>;
     /// Add labels (existing ones are kept); returns all labels now on the issue.
-    async fn add_labels(&self, repo: &Repo, issue_number: u64, labels: &[String])
-    -> GitHubResult<Vec<Label>>;
+    async fn add_labels(
+        &self,
+        repo: &Repo,
+        issue_number: u64,
+        labels: &[String],
+    ) -> GitHubResult<Vec<Label>>;
 
     // --- pull requests ---
 
@@ -99,23 +118,36 @@ pub trait GitHub: Send + Sync {
     /// Open a pull request.
     async fn create_pull(&self, repo: &Repo, pull: &NewPullRequest) -> GitHubResult<PullRequest>;
     /// Change a pull request (e.g. close it).
-    async fn update_pull(&self, repo: &Repo, number: u64, update: &PullRequestUpdate)
-    -> GitHubResult<PullRequest>;
+    async fn update_pull(
+        &self,
+        repo: &Repo,
+        number: u64,
+        update: &PullRequestUpdate,
+    ) -> GitHubResult<PullRequest>;
     /// Merge a pull request.
-    async fn merge_pull(&self, repo: &Repo, number: u64, merge: &MergeRequest)
-    -> GitHubResult<MergeResult>;
+    async fn merge_pull(
+        &self,
+        repo: &Repo,
+        number: u64,
+        merge: &MergeRequest,
+    ) -> GitHubResult<MergeResult>;
     /// All reviews of a pull request, oldest first.
     async fn list_reviews(&self, repo: &Repo, number: u64) -> GitHubResult<Vec<Review>>;
     /// Pull requests whose head is `branch` in this repository, in any state.
-    async fn list_pulls_by_head(&self, repo: &Repo, branch: &str) -> GitHubResult<Vec<PullRequest>>;
+    async fn list_pulls_by_head(&self, repo: &Repo, branch: &str)
+    -> GitHubResult<Vec<PullRequest>>;
 
     // --- check runs ---
 
     /// Create a check run (at most 3 actions).
     async fn create_check_run(&self, repo: &Repo, check: &NewCheckRun) -> GitHubResult<CheckRun>;
     /// Update a check run (at most 3 actions).
-    async fn update_check_run(&self, repo: &Repo, check_run_id: u64, update: &CheckRunUpdate)
-    -> GitHubResult<CheckRun>;
+    async fn update_check_run(
+        &self,
+        repo: &Repo,
+        check_run_id: u64,
+        update: &CheckRunUpdate,
+    ) -> GitHubResult<CheckRun>;
 
     // --- git data ---
 
@@ -126,27 +158,48 @@ pub trait GitHub: Send + Sync {
     /// Store file content as a blob.
     async fn create_blob(&self, repo: &Repo, content: &[u8]) -> GitHubResult<Blob>;
     /// Create a tree on top of `base_tree`; entries with `sha: None` delete their path.
-    async fn create_tree(&self, repo: &Repo, base_tree: &str, entries: &[TreeEntry])
-    -> GitHubResult<GitTree>;
+    async fn create_tree(
+        &self,
+        repo: &Repo,
+        base_tree: &str,
+        entries: &[TreeEntry],
+    ) -> GitHubResult<GitTree>;
     /// Create a commit.
-    async fn create_commit(&self, repo: &Repo, message: &str, tree: &str, parents: &[String])
-    -> GitHubResult<GitCommit>;
+    async fn create_commit(
+        &self,
+        repo: &Repo,
+        message: &str,
+        tree: &str,
+        parents: &[String],
+    ) -> GitHubResult<GitCommit>;
     /// Create a ref, e.g. `refs/heads/request/req_dev_app_abc123`.
     async fn create_ref(&self, repo: &Repo, full_ref: &str, sha: &str) -> GitHubResult<GitRef>;
     /// Move a ref (`heads/<branch>`); `force` allows non-fast-forward.
-    async fn update_ref(&self, repo: &Repo, git_ref: &str, sha: &str, force: bool)
-    -> GitHubResult<GitRef>;
+    async fn update_ref(
+        &self,
+        repo: &Repo,
+        git_ref: &str,
+        sha: &str,
+        force: bool,
+    ) -> GitHubResult<GitRef>;
     /// A file's bytes at `git_ref` (default branch when `None`), e.g. `.github/tfpilot.yml`.
-    async fn get_file(&self, repo: &Repo, path: &str, git_ref: Option<&str>)
-    -> GitHubResult<FileContent>;
+    async fn get_file(
+        &self,
+        repo: &Repo,
+        path: &str,
+        git_ref: Option<&str>,
+    ) -> GitHubResult<FileContent>;
 
     // --- repository and people ---
 
     /// Read the repository (default branch).
     async fn get_repository(&self, repo: &Repo) -> GitHubResult<Repository>;
     /// A user's effective permission on the repository.
-    async fn collaborator_permission(&self, repo: &Repo, username: &str)
-    -> GitHubResult<CollaboratorPermission>;
+    async fn collaborator_permission(
+        &self,
+        repo: &Repo,
+        username: &str,
+    ) -> GitHubResult<CollaboratorPermission>;
     /// A user's membership of an org team; `None` when not a member (GitHub's 404).
     async fn team_membership(
         &self,
@@ -171,8 +224,11 @@ pub trait GitHub: Send + Sync {
     /// Read a workflow run.
     async fn get_workflow_run(&self, repo: &Repo, run_id: u64) -> GitHubResult<WorkflowRun>;
     /// One page of workflow runs matching `filter`, newest first.
-    async fn list_workflow_runs(&self, repo: &Repo, filter: &RunFilter)
-    -> GitHubResult<Vec<WorkflowRun>>;
+    async fn list_workflow_runs(
+        &self,
+        repo: &Repo,
+        filter: &RunFilter,
+    ) -> GitHubResult<Vec<WorkflowRun>>;
     /// Jobs of a run's latest attempt.
     async fn list_run_jobs(&self, repo: &Repo, run_id: u64) -> GitHubResult<Vec<Job>>;
     /// Artifacts of a run.
@@ -183,8 +239,11 @@ pub trait GitHub: Send + Sync {
     // --- the app itself (JWT) ---
 
     /// One page of the app's webhook deliveries, newest first.
-    async fn list_webhook_deliveries(&self, cursor: Option<&str>, per_page: u8)
-    -> GitHubResult<DeliveryPage>;
+    async fn list_webhook_deliveries(
+        &self,
+        cursor: Option<&str>,
+        per_page: u8,
+    ) -> GitHubResult<DeliveryPage>;
     /// Ask GitHub to deliver a webhook again (same `X-GitHub-Delivery`).
     async fn redeliver_webhook(&self, delivery_id: u64) -> GitHubResult<()>;
 }

@@ -471,10 +471,12 @@ impl GitHub for GitHubClient {
             repo_path(repo),
             segment(workflow)
         );
-        let with_details = ApiRequest::new(Method::POST, ROUTE, path.clone()).with_body(
-            json!({ "ref": git_ref, "inputs": inputs, "return_run_details": true }),
-        );
-        match self.as_installation(repo.installation_id, &with_details).await {
+        let with_details = ApiRequest::new(Method::POST, ROUTE, path.clone())
+            .with_body(json!({ "ref": git_ref, "inputs": inputs, "return_run_details": true }));
+        match self
+            .as_installation(repo.installation_id, &with_details)
+            .await
+        {
             Ok(answer) if answer.body.is_empty() => Ok(DispatchOutcome::default()),
             Ok(answer) => {
                 let details: DispatchResponse = decode(ROUTE, &answer.body)?;
@@ -571,7 +573,8 @@ impl GitHub for GitHubClient {
     }
 
     async fn download_artifact(&self, repo: &Repo, artifact_id: u64) -> GitHubResult<Vec<u8>> {
-        const ROUTE: &str = "/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}";
+        const ROUTE: &str =
+            "/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}";
         let path = format!("{}/actions/artifacts/{artifact_id}/zip", repo_path(repo));
         let mut renewed = false;
         loop {

@@ -47,7 +47,10 @@ mod tests {
             segments("envs/dev/tfpilot_x#1.tf"),
             "envs/dev/tfpilot_x%231.tf"
         );
-        assert_eq!(segments("heads/request/req_dev_x"), "heads/request/req_dev_x");
+        assert_eq!(
+            segments("heads/request/req_dev_x"),
+            "heads/request/req_dev_x"
+        );
     }
 
     #[test]

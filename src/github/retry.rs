@@ -124,12 +124,12 @@ impl RetryPolicy {
         if let Some(after) = meta.retry_after {
             return after;
         }
-        if meta.remaining == Some(0) {
-            if let Some(reset) = meta.reset {
-                // One extra second: the reset instant itself may still be limited.
-                let secs = reset.saturating_sub(now).max(0).saturating_add(1);
-                return Duration::from_secs(u64::try_from(secs).unwrap_or(0));
-            }
+        if meta.remaining == Some(0)
+            && let Some(reset) = meta.reset
+        {
+            // One extra second: the reset instant itself may still be limited.
+            let secs = reset.saturating_sub(now).max(0).saturating_add(1);
+            return Duration::from_secs(u64::try_from(secs).unwrap_or(0));
         }
         let exponent = attempt.saturating_sub(1).min(10);
         self.secondary_limit_wait.saturating_mul(1u32 << exponent)

@@ -300,7 +300,14 @@ impl Transport {
                 Ok(answer) => {
                     let status = answer.status.as_u16();
                     self.metrics.record_call("GET", route, status);
-                    tracing::debug!(method = "GET", route, status, latency_ms, attempt, "github call");
+                    tracing::debug!(
+                        method = "GET",
+                        route,
+                        status,
+                        latency_ms,
+                        attempt,
+                        "github call"
+                    );
                     Attempt::Answer(answer_meta(answer))
                 }
                 Err(message) => {

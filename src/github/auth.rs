@@ -38,7 +38,9 @@ impl std::fmt::Debug for AppCredentials {
 struct Claims {
     iat: i64,
     exp: i64,
-    iss: u64,
+    // A string, as RFC 7519 says and as go-github's ghinstallation sends it: standard JWT
+    // validators (the simulator's included) reject a numeric `iss`; GitHub takes both.
+    iss: String,
 }
 
 impl AppCredentials {
@@ -61,7 +63,7 @@ impl AppCredentials {
         Self::from_pem(app_id, &SecretString::from(pem))
     }
 
-    /// The app id (the JWT's `iss`).
+    /// The app id (the JWT's `iss`, as a decimal string).
     pub fn app_id(&self) -> u64 {
         self.app_id
     }
@@ -76,7 +78,7 @@ impl AppCredentials {
         let claims = Claims {
             iat: now - CLOCK_DRIFT_SECS,
             exp: now + JWT_LIFETIME_SECS,
-            iss: self.app_id,
+            iss: self.app_id.to_string(),
         };
         encode(&Header::new(Algorithm::RS256), &claims, &self.key)
             .map(SecretString::from)

@@ -1187,6 +1187,40 @@ mod operations {
     }
 
     #[tokio::test]
+    async fn the_client_serves_as_a_shared_trait_object() {
+        let (server, gh) = setup().await;
+        Mock::given(method("GET"))
+            .and(path("/repos/acme/infra/installation"))
+            .and(header_exists("authorization"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": 77, "account": user_json("acme"), "app_id": APP_ID
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/repos/acme/infra/issues/5/reactions"))
+            .and(body_json(json!({"content": "eyes"})))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+                "id": 2, "node_id": "R", "content": "eyes", "user": user_json("tfpilot[bot]"),
+                "created_at": "2026-11-25T10:00:00Z"
+            })))
+            .mount(&server)
+            .await;
+        // Handlers hold `Arc<dyn GitHub>`; the simulator-backed tests swap the base URL only.
+        let shared: Arc<dyn GitHub> = Arc::new(gh);
+        let installation = shared
+            .get_repo_installation("acme", "infra")
+            .await
+            .expect("installation");
+        let repo = Repo::new(installation, "acme", "infra");
+        let reaction = shared
+            .create_issue_reaction(&repo, 5, ReactionContent::Eyes)
+            .await
+            .expect("reacted");
+        assert_eq!(reaction.content, ReactionContent::Eyes);
+    }
+
+    #[tokio::test]
     async fn more_than_three_check_actions_are_refused_before_sending() {
         let (server, gh) = setup().await;
         let action = CheckAction {
@@ -1350,5 +1384,310 @@ mod operations {
         }
         let sent = server.received_requests().await.unwrap_or_default();
         assert!(sent[0].headers.get("authorization").is_none());
+    }
+}
+
+/// Our types against GitHub's own OpenAPI description: GitHub's published response
+/// examples decode into them, and the bodies we send fit the request schemas.
+mod spec_fidelity {
+    use super::*;
+    use serde::de::DeserializeOwned;
+    use tfpilot::github::*;
+
+    fn spec() -> Option<Value> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let candidates = [
+            root.join("fixtures/github/rest-api.subset.json"),
+            root.join("../shared/fixtures/github/rest-api.subset.json"),
+        ];
+        let Some(found) = candidates.iter().find(|p| p.exists()) else {
+            eprintln!("SKIP: rest-api.subset.json not found (fixtures/github or ../shared)");
+            return None;
+        };
+        let text = std::fs::read_to_string(found).expect("spec readable");
+        Some(serde_json::from_str(&text).expect("spec is JSON"))
+    }
+
+    fn example<T: DeserializeOwned>(spec: &Value, name: &str) -> T {
+        let value = spec["components"]["examples"][name]["value"].clone();
+        assert!(!value.is_null(), "no example {name}");
+        serde_json::from_value(value).unwrap_or_else(|e| panic!("example {name}: {e}"))
+    }
+
+    #[test]
+    fn githubs_response_examples_decode_into_our_types() {
+        let Some(spec) = spec() else { return };
+        let issue: Issue = example(&spec, "issue");
+        assert!(issue.number > 0);
+        let _: IssueComment = example(&spec, "issue-comment");
+        let _: Vec<IssueComment> = example(&spec, "issue-comment-items");
+        let _: Reaction = example(&spec, "reaction");
+        let _: Vec<Label> = example(&spec, "label-items");
+        let pull: PullRequest = example(&spec, "pull-request");
+        assert!(!pull.head.sha.is_empty());
+        let _: Vec<PullRequest> = example(&spec, "pull-request-simple-items");
+        let reviews: Vec<Review> = example(&spec, "pull-request-review-items");
+        assert!(reviews.iter().all(|r| r.state != ReviewState::Other));
+        let merged: MergeResult = example(
+            &spec,
+            "pull-request-merge-result-response-if-merge-was-successful",
+        );
+        assert!(merged.merged);
+        let check: CheckRun = example(&spec, "check-run");
+        assert!(check.status != RunStatus::Other);
+        let _: CheckRun = example(&spec, "check-run-example-of-completed-conclusion");
+        let _: CheckRun = example(&spec, "check-run-example-of-in-progress-conclusion");
+        let _: GitRef = example(&spec, "git-ref");
+        let _: Blob = example(&spec, "short-blob");
+        let _: GitTree = example(&spec, "git-tree");
+        let _: GitCommit = example(&spec, "git-commit");
+        let repository: Repository = example(&spec, "full-repository-default-response");
+        assert!(!repository.default_branch.is_empty());
+        let admin: CollaboratorPermission = example(
+            &spec,
+            "repository-collaborator-permission-response-if-user-has-admin-permissions",
+        );
+        assert_eq!(admin.permission, PermissionLevel::Admin);
+        let _: TeamMembership = example(
+            &spec,
+            "team-membership-response-if-user-is-a-team-maintainer",
+        );
+        let run: WorkflowRun = example(&spec, "workflow-run");
+        assert!(run.status.is_some());
+        let _: Job = example(&spec, "job");
+        let _: Artifact = example(&spec, "artifact");
+        let _: Vec<HookDelivery> = example(&spec, "hook-delivery-items");
+    }
+
+    /// Inline `$ref`s and turn OpenAPI's `nullable` into JSON Schema's `null` type.
+    fn to_json_schema(spec: &Value, schema: &Value, depth: usize) -> Value {
+        assert!(depth < 30, "schema too deep");
+        match schema {
+            Value::Object(map) => {
+                if let Some(Value::String(reference)) = map.get("$ref") {
+                    let name = reference.rsplit('/').next().unwrap_or_default();
+                    let target = &spec["components"]["schemas"][name];
+                    return to_json_schema(spec, target, depth + 1);
+                }
+                let mut out = serde_json::Map::new();
+                for (key, value) in map {
+                    if matches!(key.as_str(), "nullable" | "example" | "examples") {
+                        continue;
+                    }
+                    out.insert(key.clone(), to_json_schema(spec, value, depth + 1));
+                }
+                if map.get("nullable") == Some(&Value::Bool(true)) {
+                    if let Some(Value::String(kind)) = map.get("type") {
+                        out.insert("type".into(), json!([kind, "null"]));
+                    } else if let Some(Value::Array(choices)) = map.get("oneOf") {
+                        let mut choices = choices.clone();
+                        choices.push(json!({"type": "null"}));
+                        out.insert(
+                            "oneOf".into(),
+                            to_json_schema(spec, &Value::Array(choices), depth + 1),
+                        );
+                    }
+                    if let Some(Value::Array(values)) = out.get_mut("enum") {
+                        values.push(Value::Null);
+                    }
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| to_json_schema(spec, item, depth + 1))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// Every key we send is one GitHub declares (a typo would otherwise be ignored silently).
+    fn declared_keys_only(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+        match value {
+            Value::Object(map) => {
+                let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+                    return Ok(());
+                };
+                for (key, inner) in map {
+                    let declared = properties
+                        .get(key)
+                        .ok_or_else(|| format!("{at}.{key} is not in GitHub's schema"))?;
+                    declared_keys_only(declared, inner, &format!("{at}.{key}"))?;
+                }
+            }
+            Value::Array(items) => {
+                if let Some(item_schema) = schema.get("items") {
+                    for item in items {
+                        declared_keys_only(item_schema, item, &format!("{at}[]"))?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn fits(spec: &Value, route: &str, verb: &str, body: &Value) -> Result<(), String> {
+        let raw =
+            &spec["paths"][route][verb]["requestBody"]["content"]["application/json"]["schema"];
+        if raw.is_null() {
+            return Err(format!("no request schema for {verb} {route}"));
+        }
+        let schema = to_json_schema(spec, raw, 0);
+        jsonschema::validate(&schema, body).map_err(|e| format!("{verb} {route}: {e}"))?;
+        declared_keys_only(&schema, body, verb)
+    }
+
+    fn assert_fits(spec: &Value, route: &str, verb: &str, body: Value) {
+        if let Err(e) = fits(spec, route, verb, &body) {
+            panic!("{e}\nbody: {body}");
+        }
+    }
+
+    #[test]
+    fn the_schema_check_catches_wrong_bodies() {
+        let Some(spec) = spec() else { return };
+        let checks = "/repos/{owner}/{repo}/check-runs";
+        assert!(
+            fits(
+                &spec,
+                checks,
+                "post",
+                &json!({"name": "x", "head_sha": "y"})
+            )
+            .is_ok()
+        );
+        assert!(
+            fits(
+                &spec,
+                checks,
+                "post",
+                &json!({"name": "x", "head_sha": "y", "status": "done"})
+            )
+            .is_err()
+        );
+        assert!(
+            fits(
+                &spec,
+                checks,
+                "post",
+                &json!({"name": "x", "head_sha": "y", "ouptut": {}})
+            )
+            .is_err()
+        );
+        let trees = "/repos/{owner}/{repo}/git/trees";
+        let delete =
+            json!({"tree": [{"path": "a", "mode": "100644", "type": "blob", "sha": null}]});
+        assert!(
+            fits(&spec, trees, "post", &delete).is_ok(),
+            "sha null deletes"
+        );
+    }
+
+    #[test]
+    fn our_request_bodies_fit_githubs_request_schemas() {
+        let Some(spec) = spec() else { return };
+        let action = CheckAction {
+            label: "Apply".into(),
+            description: "Apply this plan".into(),
+            identifier: "apply".into(),
+        };
+        let check = NewCheckRun {
+            name: "tfpilot/plan".into(),
+            head_sha: "deadbeef".into(),
+            details_url: Some("https://github.com/acme/infra/actions/runs/1".into()),
+            external_id: Some("req_dev_app_abc123".into()),
+            status: Some(RunStatus::Completed),
+            conclusion: Some(Conclusion::Success),
+            started_at: Some(chrono::Utc::now()),
+            completed_at: Some(chrono::Utc::now()),
+            output: Some(CheckOutput {
+                title: "Plan: 1 to add".into(),
+                summary: "summary".into(),
+                text: Some("details".into()),
+            }),
+            actions: vec![action.clone()],
+        };
+        let body = |v| serde_json::to_value(v).expect("serializes");
+        assert_fits(
+            &spec,
+            "/repos/{owner}/{repo}/check-runs",
+            "post",
+            body(&check),
+        );
+        let update = CheckRunUpdate {
+            status: Some(RunStatus::InProgress),
+            output: check.output.clone(),
+            actions: Some(vec![action]),
+            ..Default::default()
+        };
+        assert_fits(
+            &spec,
+            "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+            "patch",
+            serde_json::to_value(&update).expect("serializes"),
+        );
+        let pull = NewPullRequest {
+            title: "tfpilot: req_dev_app_abc123".into(),
+            head: "request/req_dev_app_abc123".into(),
+            base: "main".into(),
+            body: Some("Closes #5".into()),
+            draft: true,
+        };
+        assert_fits(
+            &spec,
+            "/repos/{owner}/{repo}/pulls",
+            "post",
+            serde_json::to_value(&pull).expect("ser"),
+        );
+        let close = PullRequestUpdate {
+            state: Some(IssueState::Closed),
+            ..Default::default()
+        };
+        assert_fits(
+            &spec,
+            "/repos/{owner}/{repo}/pulls/{pull_number}",
+            "patch",
+            serde_json::to_value(&close).expect("ser"),
+        );
+        let issue = IssueUpdate {
+            state: Some(IssueState::Closed),
+            state_reason: Some("completed".into()),
+            title: Some("t".into()),
+            body: Some("b".into()),
+        };
+        assert_fits(
+            &spec,
+            "/repos/{owner}/{repo}/issues/{issue_number}",
+            "patch",
+            serde_json::to_value(&issue).expect("ser"),
+        );
+        let merge = MergeRequest {
+            sha: Some("deadbeef".into()),
+            merge_method: Some(MergeMethod::Squash),
+            commit_title: Some("t".into()),
+            commit_message: Some("m".into()),
+        };
+        assert_fits(
+            &spec,
+            "/repos/{owner}/{repo}/pulls/{pull_number}/merge",
+            "put",
+            serde_json::to_value(&merge).expect("ser"),
+        );
+        let entries = vec![TreeEntry::file("a.tf", "b1"), TreeEntry::delete("old.tf")];
+        assert_fits(
+            &spec,
+            "/repos/{owner}/{repo}/git/trees",
+            "post",
+            json!({ "base_tree": "t0", "tree": entries }),
+        );
+        assert_fits(
+            &spec,
+            "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+            "post",
+            json!({ "content": ReactionContent::PlusOne }),
+        );
     }
 }

@@ -92,6 +92,14 @@ pub trait GitHub: Send + Sync {
         content: ReactionContent,
     ) -> GitHubResult<Reaction>;
 
+    /// React to an issue or pull request itself.
+    async fn create_issue_reaction(
+        &self,
+        repo: &Repo,
+        issue_number: u64,
+        content: ReactionContent,
+    ) -> GitHubResult<Reaction>;
+
     // --- issues ---
 
     /// Read an issue (pull requests are issues too).
@@ -237,6 +245,10 @@ pub trait GitHub: Send + Sync {
     async fn download_artifact(&self, repo: &Repo, artifact_id: u64) -> GitHubResult<Vec<u8>>;
 
     // --- the app itself (JWT) ---
+
+    /// The installation id of the app on `owner/name` (for CLI commands that have no
+    /// webhook payload to read it from).
+    async fn get_repo_installation(&self, owner: &str, name: &str) -> GitHubResult<u64>;
 
     /// One page of the app's webhook deliveries, newest first.
     async fn list_webhook_deliveries(

@@ -135,6 +135,21 @@ impl GitHub for GitHubClient {
         self.json(repo.installation_id, req).await
     }
 
+    async fn create_issue_reaction(
+        &self,
+        repo: &Repo,
+        issue_number: u64,
+        content: ReactionContent,
+    ) -> GitHubResult<Reaction> {
+        let req = ApiRequest::new(
+            Method::POST,
+            "/repos/{owner}/{repo}/issues/{issue_number}/reactions",
+            format!("{}/issues/{issue_number}/reactions", repo_path(repo)),
+        )
+        .with_body(json!({ "content": content }));
+        self.json(repo.installation_id, req).await
+    }
+
     async fn get_issue(&self, repo: &Repo, issue_number: u64) -> GitHubResult<Issue> {
         let req = ApiRequest::new(
             Method::GET,
@@ -590,6 +605,22 @@ impl GitHub for GitHubClient {
             }
             return Err(super::transport::error_for(ROUTE, &answer));
         }
+    }
+
+    async fn get_repo_installation(&self, owner: &str, name: &str) -> GitHubResult<u64> {
+        const ROUTE: &str = "/repos/{owner}/{repo}/installation";
+        #[derive(Deserialize)]
+        struct Installation {
+            id: u64,
+        }
+        let req = ApiRequest::new(
+            Method::GET,
+            ROUTE,
+            format!("/repos/{}/{}/installation", segment(owner), segment(name)),
+        );
+        let answer = self.as_app(&req).await?;
+        let installation: Installation = decode(ROUTE, &answer.body)?;
+        Ok(installation.id)
     }
 
     async fn list_webhook_deliveries(

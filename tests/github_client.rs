@@ -269,6 +269,36 @@ mod token_cache {
     }
 
     #[tokio::test]
+    async fn callers_waiting_on_a_failed_refresh_share_its_failure() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(ResponseTemplate::new(500).set_delay(Duration::from_millis(50)))
+            .mount(&server)
+            .await;
+        let gh = Arc::new(client(&server));
+
+        let calls = (0..20).map(|_| {
+            let gh = gh.clone();
+            tokio::spawn(async move { gh.get_issue(&repo(), 5).await })
+        });
+        for outcome in futures::future::join_all(calls).await {
+            let err = outcome.expect("task ran").expect_err("no token");
+            assert!(
+                matches!(err, GitHubError::Server { status: 500, .. }),
+                "{err:?}"
+            );
+        }
+        // One refresh with its 4 attempts, not one per caller.
+        assert_eq!(requests_to(&server, TOKEN_PATH).await.len(), 4);
+        assert!(requests_to(&server, ISSUE_PATH).await.is_empty());
+
+        // A later caller tries again.
+        let _ = gh.get_issue(&repo(), 5).await;
+        assert_eq!(requests_to(&server, TOKEN_PATH).await.len(), 8);
+    }
+
+    #[tokio::test]
     async fn installations_have_separate_tokens() {
         let server = MockServer::start().await;
         let first = mount_tokens(&server, chrono::Duration::hours(1)).await;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use octocrab::jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
@@ -93,7 +93,15 @@ pub(crate) struct InstallationToken {
     pub expires_at: DateTime<Utc>,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<InstallationToken>>>;
+/// One installation's cached token, and the last failed refresh so that callers who
+/// were waiting for that refresh share its failure instead of each trying again.
+#[derive(Default)]
+struct SlotState {
+    token: Option<InstallationToken>,
+    failure: Option<(Instant, GitHubError)>,
+}
+
+type Slot = Arc<tokio::sync::Mutex<SlotState>>;
 
 /// Installation tokens, one slot per installation.
 ///
@@ -129,31 +137,47 @@ impl TokenCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = GitHubResult<InstallationToken>>,
     {
+        let arrived = Instant::now();
         let slot = self.slot(installation_id);
-        let mut cached = slot.lock().await;
-        if let Some(token) = cached.as_ref() {
+        let mut state = slot.lock().await;
+        if let Some(token) = state.token.as_ref() {
             let margin =
                 chrono::Duration::from_std(self.refresh_margin).unwrap_or(chrono::Duration::zero());
             if token.expires_at - margin > Utc::now() {
                 return Ok(token.token.clone());
             }
         }
-        let fresh = fetch().await?;
-        let token = fresh.token.clone();
-        *cached = Some(fresh);
-        Ok(token)
+        // A refresh that ended while we waited failed: it was our refresh too.
+        if let Some((failed_at, error)) = &state.failure
+            && *failed_at >= arrived
+        {
+            return Err(error.clone());
+        }
+        match fetch().await {
+            Ok(fresh) => {
+                let token = fresh.token.clone();
+                state.token = Some(fresh);
+                state.failure = None;
+                Ok(token)
+            }
+            Err(error) => {
+                state.failure = Some((Instant::now(), error.clone()));
+                Err(error)
+            }
+        }
     }
 
     /// Forget `failed` after GitHub refused it (401). A token that was already replaced by
     /// a concurrent caller is left alone, so a burst of 401s causes one renewal.
     pub(crate) async fn invalidate(&self, installation_id: u64, failed: &SecretString) {
         let slot = self.slot(installation_id);
-        let mut cached = slot.lock().await;
-        let same = cached
+        let mut state = slot.lock().await;
+        let same = state
+            .token
             .as_ref()
             .is_some_and(|t| t.token.expose_secret() == failed.expose_secret());
         if same {
-            *cached = None;
+            state.token = None;
         }
     }
 }

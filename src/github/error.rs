@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 /// Why a GitHub call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum GitHubError {
     /// 404 (or 410 for expired artifacts): the thing does not exist or the app cannot see it.
     #[error("not found: {route}")]

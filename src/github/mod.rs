@@ -1,7 +1,33 @@
 //! Talking to GitHub: the [`GitHub`] trait tfpilot's handlers use, App authentication,
 //! and [`GitHubClient`], the real implementation on octocrab.
 //!
-//! Handlers hold an `Arc<dyn GitHub>` so tests and the demo can swap in the simulator.
+//! Handlers hold an `Arc<dyn GitHub>`; tests and the demo point the same client at the
+//! simulator by changing the base URL:
+//!
+//! ```text
+//! let credentials = AppCredentials::from_pem_file(app_id, Path::new("app.pem"))?;
+//! let config = GitHubConfig::from_env(credentials);          // TFPILOT_GITHUB_API_URL
+//! let github: Arc<dyn GitHub> = Arc::new(GitHubClient::new(config)?);
+//! github.create_comment(&Repo::new(installation_id, "acme", "infra"), 5, "hi").await?;
+//! ```
+//!
+//! Choices worth knowing:
+//! - The app JWT is RS256 with `iat` = now − 60 s, `exp` = now + 9 min and `iss` = the app
+//!   id as a string (standard JWT validators reject a numeric `iss`; GitHub takes both).
+//! - Installation tokens are cached per installation and renewed when they expire within
+//!   `token_refresh_margin` (5 min); concurrent callers share one renewal, and its failure.
+//!   A 401 drops the token and retries once with a new one. Tokens are opaque strings.
+//! - 5xx and connection errors are retried with capped exponential backoff and jitter
+//!   (`RetryPolicy`, 4 attempts). 429 and rate-limit 403s wait for `Retry-After` or
+//!   `x-ratelimit-reset`, but never longer than `max_rate_limit_wait` (90 s): a longer
+//!   limit fails at once with `GitHubError::RateLimited`, so a webhook handler never hangs.
+//!   Other 4xx are not retried. A POST retried after a 5xx may duplicate something
+//!   GitHub did create despite the error: creators should find their own marker
+//!   (e.g. the sticky comment's) rather than trust they created exactly once.
+//! - Every attempt is logged at debug (method, route template, status, latency, attempt)
+//!   and counted in [`GitHubMetrics`]; tokens, JWTs and keys never reach a log or an error.
+//! - Artifact zips: the API answers 302 to a short-lived storage URL; it is fetched with
+//!   reqwest without the token and its URL is not logged.
 
 use async_trait::async_trait;
 

@@ -70,12 +70,9 @@ impl Metrics {
             "Webhook deliveries by event and outcome",
             deliveries.clone(),
         );
-        let delivery_seconds = Histogram::new(
-            [
-                0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]
-            .into_iter(),
-        );
+        let delivery_seconds = Histogram::new([
+            0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
         registry.register(
             "webhook_processing_seconds",
             "Time to process a webhook delivery",

@@ -68,7 +68,8 @@ mod cases {
     use super::*;
 
     pub async fn lost_update_8_tasks_x_50(fixture: TestStore) {
-        let requests = Requests::new(fixture.store.clone());
+        let counting = Arc::new(CountingStore::new(fixture.store.clone()));
+        let requests = Requests::new(counting.clone());
         requests
             .create(&request("req_dev_s3_count1"))
             .await
@@ -78,6 +79,12 @@ mod cases {
         assert_eq!(counter(&stored), 400);
         assert_eq!(stored.version, 401, "one version per saved update");
         assert_eq!(stored.extra["module"], json!("s3-bucket"));
+        let counts = counting.counts();
+        assert_eq!(counts.get(OpKind::Replace, Outcome::Ok), 400, "{counts:?}");
+        println!(
+            "lost races retried: {}",
+            counts.get(OpKind::Replace, Outcome::PreconditionFailed)
+        );
     }
 
     pub async fn create_is_if_none_match(fixture: TestStore) {

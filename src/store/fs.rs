@@ -38,6 +38,7 @@ impl FolderStore {
         let tmp_dir = root.join(RESERVED).join("tmp");
         fs::create_dir_all(&tmp_dir).map_err(|e| io_error("", &e))?;
         let lock_path = root.join(RESERVED).join("lock");
+        remove_stale_temp_files(&tmp_dir);
         Ok(Self {
             inner: Arc::new(Inner {
                 root,
@@ -277,6 +278,28 @@ impl Store for FolderStore {
     }
 }
 
+/// Temp files older than this were left by a crashed writer (a live one renames or
+/// removes its file within milliseconds).
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes temp files a crashed process left behind; best effort.
+fn remove_stale_temp_files(tmp_dir: &Path) {
+    let Ok(entries) = fs::read_dir(tmp_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// A temp file waiting to be renamed into place; removed if it never is.
 struct Staged {
     path: PathBuf,
@@ -331,6 +354,51 @@ fn io_error(key: &str, e: &io::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_key_and_a_folder_of_keys_cannot_share_a_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::open(dir.path()).unwrap();
+        store.create("a/b", Bytes::from_static(b"1")).await.unwrap();
+        let err = store
+            .create("a/b/c", Bytes::from_static(b"2"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidKey { .. }), "{err:?}");
+        store
+            .create("x/y/z", Bytes::from_static(b"3"))
+            .await
+            .unwrap();
+        let err = store
+            .create("x/y", Bytes::from_static(b"4"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidKey { .. }), "{err:?}");
+        // Reading through or at a folder is simply "nothing there", as on S3.
+        assert!(store.get("a/b/c").await.unwrap_err().is_not_found());
+        assert!(store.get("x/y").await.unwrap_err().is_not_found());
+        // Failed writes leave no temp files behind.
+        let tmp = dir.path().join(RESERVED).join("tmp");
+        assert_eq!(fs::read_dir(tmp).unwrap().count(), 0);
+        let err = store.get("../outside").await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidKey { .. }), "{err:?}");
+        let keys = store.list("", None, 100).await.unwrap().keys;
+        assert_eq!(keys, ["a/b", "x/y/z"], "the reserved folder is not listed");
+    }
+
+    #[tokio::test]
+    async fn deletes_prune_empty_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::open(dir.path()).unwrap();
+        store
+            .create("p/q/r.json", Bytes::from_static(b"1"))
+            .await
+            .unwrap();
+        store.delete("p/q/r.json", None).await.unwrap();
+        assert!(!dir.path().join("p").exists());
+        // A key may now be created where the folder was.
+        store.create("p", Bytes::from_static(b"2")).await.unwrap();
+    }
 
     #[test]
     fn keys_cannot_escape_or_touch_the_reserved_folder() {

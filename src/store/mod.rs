@@ -337,6 +337,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn open_store_opens_folders_and_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().join("data").display());
+        let store = open_store(&url).await.unwrap();
+        store
+            .create("requests/a.json", Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        assert!(dir.path().join("data/requests/a.json").is_file());
+        let memory = open_store("memory://").await.unwrap();
+        assert!(
+            memory
+                .get("requests/a.json")
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
+    }
+
+    #[tokio::test]
     async fn open_store_rejects_unknown_schemes_without_echoing_secrets() {
         let err = open_store("ftp://user:hunter2@host/x").await.unwrap_err();
         let text = err.to_string();

@@ -91,8 +91,6 @@ pub async fn get_json<T: DeserializeOwned>(
 }
 
 /// Creates a document if the key is free; `Ok(false)` when it already exists.
-/// (Documents with a timestamp rarely match byte for byte, so after an ambiguous
-/// failure those report `false`: "someone, maybe us, created it".)
 pub async fn create_json<T: Serialize>(
     store: &dyn Store,
     key: &str,

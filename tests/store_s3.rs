@@ -290,3 +290,35 @@ async fn missing_key_and_missing_bucket_differ() {
     let err = store.get("requests/nobucket.json").await.unwrap_err();
     assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
 }
+
+const NO_REGION_CHILD_ENV: &str = "TFPILOT_TEST_NO_REGION_CHILD";
+
+#[tokio::test]
+async fn s3_url_without_region_is_a_clear_config_error() {
+    if std::env::var(NO_REGION_CHILD_ENV).is_ok() {
+        let err = tfpilot::store::open_store("s3://bucket/prefix")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Misconfigured { .. }), "{err:?}");
+        assert!(err.to_string().contains("AWS_REGION"), "{err}");
+        return;
+    }
+    // The region comes from the environment; clear it in a child, not in this process.
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "s3_url_without_region_is_a_clear_config_error",
+            "--nocapture",
+        ])
+        .env(NO_REGION_CHILD_ENV, "1")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/tfpilot-test")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tfpilot-test")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "child failed: {stdout}");
+    assert!(stdout.contains("1 passed"), "child ran nothing: {stdout}");
+}

@@ -229,3 +229,75 @@ impl Store for CountingStore {
         self.note(OpKind::List, result)
     }
 }
+
+/// Exports a [`CountingStore`]'s counts on `/metrics` as
+/// `tfpilot_store_operations_total{op, outcome}`:
+/// `registry.register_collector(Box::new(StoreMetrics(counting.clone())))`.
+#[derive(Debug)]
+pub struct StoreMetrics(pub Arc<CountingStore>);
+
+impl prometheus_client::collector::Collector for StoreMetrics {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+
+        let counts = self.0.counts();
+        let mut family = encoder.encode_descriptor(
+            "tfpilot_store_operations",
+            "Store operations by kind and outcome.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (op, outcome, n) in counts.iter() {
+            let labels = [("op", op.as_str()), ("outcome", outcome.as_str())];
+            ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[tokio::test]
+    async fn counts_by_kind_and_outcome_and_exports_them() {
+        let counting = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
+        counting
+            .create("k", Bytes::from_static(b"1"))
+            .await
+            .unwrap();
+        assert!(
+            counting
+                .create("k", Bytes::from_static(b"2"))
+                .await
+                .is_err()
+        );
+        assert!(counting.get("missing").await.is_err());
+        let counts = counting.counts();
+        assert_eq!(counts.get(OpKind::Create, Outcome::Ok), 1);
+        assert_eq!(counts.get(OpKind::Create, Outcome::PreconditionFailed), 1);
+        assert_eq!(counts.get(OpKind::Get, Outcome::NotFound), 1);
+        assert_eq!(counts.writes(), 2);
+        assert_eq!(counts.successful_writes(), 1);
+
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(StoreMetrics(counting.clone())));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains(
+                "tfpilot_store_operations_total{op=\"create\",outcome=\"precondition_failed\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("tfpilot_store_operations_total{op=\"get\",outcome=\"not_found\"} 1"),
+            "{text}"
+        );
+    }
+}

@@ -36,7 +36,9 @@ impl FolderStore {
     pub fn open(root: impl AsRef<Path>) -> Result<Self, StoreError> {
         let root = root.as_ref().to_path_buf();
         let tmp_dir = root.join(RESERVED).join("tmp");
-        fs::create_dir_all(&tmp_dir).map_err(|e| io_error("", &e))?;
+        fs::create_dir_all(&tmp_dir).map_err(|e| StoreError::Misconfigured {
+            reason: format!("cannot use folder {}: {e}", root.display()),
+        })?;
         let lock_path = root.join(RESERVED).join("lock");
         remove_stale_temp_files(&tmp_dir);
         Ok(Self {

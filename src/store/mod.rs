@@ -27,7 +27,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-pub use counting::{CountingStore, OpCounts, OpKind, Outcome};
+pub use counting::{CountingStore, OpCounts, OpKind, Outcome, StoreMetrics};
 pub use deliveries::Deliveries;
 pub use fault::{Fault, FaultAction, FaultStore};
 pub use fs::FolderStore;
@@ -136,6 +136,12 @@ pub enum StoreError {
         /// The key of the operation.
         key: String,
         /// What the backend said (error code and message, no credentials).
+        reason: String,
+    },
+    /// The store cannot be set up as configured (for example no AWS region).
+    #[error("store misconfigured: {reason}")]
+    Misconfigured {
+        /// What is missing or wrong.
         reason: String,
     },
     /// The store URL could not be understood.

@@ -53,9 +53,8 @@ impl S3Store {
             .load()
             .await;
         if sdk.region().is_none() {
-            return Err(StoreError::Backend {
-                key: String::new(),
-                reason: "no AWS region configured: set AWS_REGION".to_owned(),
+            return Err(StoreError::Misconfigured {
+                reason: "no AWS region configured for the S3 store: set AWS_REGION".to_owned(),
             });
         }
         let path_style = sdk.endpoint_url().is_some();

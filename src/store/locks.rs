@@ -59,6 +59,121 @@ impl LockDoc {
             .map(|i| i + 1)
     }
 
+    /// The `acquire` transition (pure: the store applies it with one conditional write).
+    pub fn acquire(
+        current: Option<&LockDoc>,
+        request_id: &str,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Change<LockDoc, Acquire> {
+        let mut doc = current.cloned().unwrap_or_default();
+        if doc.holder.is_none()
+            && doc
+                .queue
+                .first()
+                .is_some_and(|c| c.request_id != request_id)
+        {
+            // Free but others wait (only after a manual edit): the longest waiter goes
+            // first, and this request queues behind it as usual.
+            doc.promote_next(now);
+        }
+        match doc.holder.clone() {
+            Some(holder) if holder.request_id == request_id => Change::Keep(Acquire::Held {
+                holder,
+                newly: false,
+            }),
+            Some(holder) => {
+                let position = match doc.position(request_id) {
+                    Some(position) if current == Some(&doc) => {
+                        return Change::Keep(Acquire::Queued { position, holder });
+                    }
+                    Some(position) => position,
+                    None => {
+                        doc.queue.push(QueuedClaim {
+                            request_id: request_id.to_owned(),
+                            kind: kind.to_owned(),
+                            queued_at: now,
+                        });
+                        doc.queue.len()
+                    }
+                };
+                Change::Write(doc, Acquire::Queued { position, holder })
+            }
+            None => {
+                doc.queue.retain(|c| c.request_id != request_id);
+                let holder = LockHolder {
+                    request_id: request_id.to_owned(),
+                    kind: kind.to_owned(),
+                    run_id: None,
+                    since: now,
+                };
+                doc.holder = Some(holder.clone());
+                Change::Write(
+                    doc,
+                    Acquire::Held {
+                        holder,
+                        newly: true,
+                    },
+                )
+            }
+        }
+    }
+
+    /// The `release` transition: `holder` must hold the lock (`None`: whoever holds it).
+    pub fn release(
+        current: Option<&LockDoc>,
+        holder: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Change<LockDoc, Release> {
+        let Some(mut doc) = current.cloned() else {
+            return Change::Keep(Release::NotHolder { holder: None });
+        };
+        let holds = match (&doc.holder, holder) {
+            (Some(h), Some(id)) => h.request_id == id,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !holds {
+            return Change::Keep(Release::NotHolder { holder: doc.holder });
+        }
+        doc.promote_next(now);
+        let next = doc.holder.clone();
+        Change::Write(doc, Release::Released { next })
+    }
+
+    /// The `remove_from_queue` transition; `true` when the request was waiting.
+    pub fn remove_from_queue(current: Option<&LockDoc>, request_id: &str) -> Change<LockDoc, bool> {
+        match current {
+            Some(doc) if doc.position(request_id).is_some() => {
+                let mut doc = doc.clone();
+                doc.queue.retain(|c| c.request_id != request_id);
+                Change::Write(doc, true)
+            }
+            _ => Change::Keep(false),
+        }
+    }
+
+    /// The `attach_run` transition; `true` when `request_id` holds the lock.
+    pub fn attach_run(
+        current: Option<&LockDoc>,
+        request_id: &str,
+        run_id: u64,
+    ) -> Change<LockDoc, bool> {
+        let Some(mut doc) = current.cloned() else {
+            return Change::Keep(false);
+        };
+        match &mut doc.holder {
+            Some(holder) if holder.request_id == request_id => {
+                if holder.run_id == Some(run_id) {
+                    return Change::Keep(true);
+                }
+                holder.run_id = Some(run_id);
+                Change::Write(doc, true)
+            }
+            _ => Change::Keep(false),
+        }
+    }
+
     fn promote_next(&mut self, now: DateTime<Utc>) {
         self.holder = if self.queue.is_empty() {
             None
@@ -157,57 +272,8 @@ impl EnvLocks {
         now: DateTime<Utc>,
     ) -> Result<Acquire, StoreError> {
         check_segment("request id", request_id)?;
-        self.modify(env, |doc| {
-            let mut doc = doc.cloned().unwrap_or_default();
-            match doc.holder.clone() {
-                Some(holder) if holder.request_id == request_id => {
-                    Ok(Change::Keep(Acquire::Held {
-                        holder,
-                        newly: false,
-                    }))
-                }
-                Some(holder) => {
-                    if let Some(position) = doc.position(request_id) {
-                        return Ok(Change::Keep(Acquire::Queued { position, holder }));
-                    }
-                    doc.queue.push(QueuedClaim {
-                        request_id: request_id.to_owned(),
-                        kind: kind.to_owned(),
-                        queued_at: now,
-                    });
-                    let position = doc.queue.len();
-                    Ok(Change::Write(doc, Acquire::Queued { position, holder }))
-                }
-                None => {
-                    // Free: whoever waits longest goes first, which is us only if we
-                    // are at the head or nobody waits.
-                    if doc
-                        .queue
-                        .first()
-                        .is_some_and(|c| c.request_id != request_id)
-                    {
-                        doc.promote_next(now);
-                        return self_queue(doc, request_id, kind, now);
-                    }
-                    doc.queue.retain(|c| c.request_id != request_id);
-                    let holder = LockHolder {
-                        request_id: request_id.to_owned(),
-                        kind: kind.to_owned(),
-                        run_id: None,
-                        since: now,
-                    };
-                    doc.holder = Some(holder.clone());
-                    Ok(Change::Write(
-                        doc,
-                        Acquire::Held {
-                            holder,
-                            newly: true,
-                        },
-                    ))
-                }
-            }
-        })
-        .await
+        self.modify(env, |doc| Ok(LockDoc::acquire(doc, request_id, kind, now)))
+            .await
     }
 
     /// Releases the lock held by `request_id` and hands it to the first in the queue.
@@ -217,22 +283,8 @@ impl EnvLocks {
         request_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Release, StoreError> {
-        self.modify(env, |doc| {
-            let Some(mut doc) = doc.cloned() else {
-                return Ok(Change::Keep(Release::NotHolder { holder: None }));
-            };
-            if doc
-                .holder
-                .as_ref()
-                .is_none_or(|h| h.request_id != request_id)
-            {
-                return Ok(Change::Keep(Release::NotHolder { holder: doc.holder }));
-            }
-            doc.promote_next(now);
-            let next = doc.holder.clone();
-            Ok(Change::Write(doc, Release::Released { next }))
-        })
-        .await
+        self.modify(env, |doc| Ok(LockDoc::release(doc, Some(request_id), now)))
+            .await
     }
 
     /// Releases the lock whoever holds it (`/tfpilot unlock`) and hands it on.
@@ -241,15 +293,8 @@ impl EnvLocks {
         env: EnvRef<'_>,
         now: DateTime<Utc>,
     ) -> Result<Release, StoreError> {
-        self.modify(env, |doc| match doc.cloned() {
-            Some(mut doc) if doc.holder.is_some() => {
-                doc.promote_next(now);
-                let next = doc.holder.clone();
-                Ok(Change::Write(doc, Release::Released { next }))
-            }
-            _ => Ok(Change::Keep(Release::NotHolder { holder: None })),
-        })
-        .await
+        self.modify(env, |doc| Ok(LockDoc::release(doc, None, now)))
+            .await
     }
 
     /// Takes a request out of the queue (it was closed or its apply cancelled);
@@ -259,14 +304,8 @@ impl EnvLocks {
         env: EnvRef<'_>,
         request_id: &str,
     ) -> Result<bool, StoreError> {
-        self.modify(env, |doc| match doc.cloned() {
-            Some(mut doc) if doc.position(request_id).is_some() => {
-                doc.queue.retain(|c| c.request_id != request_id);
-                Ok(Change::Write(doc, true))
-            }
-            _ => Ok(Change::Keep(false)),
-        })
-        .await
+        self.modify(env, |doc| Ok(LockDoc::remove_from_queue(doc, request_id)))
+            .await
     }
 
     /// Records the workflow run of the holder; `false` when `request_id` does not hold.
@@ -276,19 +315,8 @@ impl EnvLocks {
         request_id: &str,
         run_id: u64,
     ) -> Result<bool, StoreError> {
-        self.modify(env, |doc| {
-            let Some(mut doc) = doc.cloned() else {
-                return Ok(Change::Keep(false));
-            };
-            match &mut doc.holder {
-                Some(holder) if holder.request_id == request_id => {
-                    holder.run_id = Some(run_id);
-                    Ok(Change::Write(doc, true))
-                }
-                _ => Ok(Change::Keep(false)),
-            }
-        })
-        .await
+        self.modify(env, |doc| Ok(LockDoc::attach_run(doc, request_id, run_id)))
+            .await
     }
 
     async fn modify<R, F>(&self, env: EnvRef<'_>, f: F) -> Result<R, StoreError>
@@ -302,31 +330,6 @@ impl EnvLocks {
     }
 }
 
-/// After promoting the queue head of a free lock, `request_id` queues behind it.
-fn self_queue(
-    mut doc: LockDoc,
-    request_id: &str,
-    kind: &str,
-    now: DateTime<Utc>,
-) -> Result<Change<LockDoc, Acquire>, StoreError> {
-    let holder = doc
-        .holder
-        .clone()
-        .ok_or_else(|| StoreError::invalid_data("lock", "promoted an empty queue"))?;
-    let position = match doc.position(request_id) {
-        Some(position) => position,
-        None => {
-            doc.queue.push(QueuedClaim {
-                request_id: request_id.to_owned(),
-                kind: kind.to_owned(),
-                queued_at: now,
-            });
-            doc.queue.len()
-        }
-    };
-    Ok(Change::Write(doc, Acquire::Queued { position, holder }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +339,125 @@ mod tests {
 
     fn at(minute: u32) -> DateTime<Utc> {
         chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, 12, minute, 0).unwrap()
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Acquire(usize),
+        Release(usize),
+        ForceRelease,
+        Remove(usize),
+        Attach(usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0..5usize).prop_map(Op::Acquire),
+            3 => (0..5usize).prop_map(Op::Release),
+            1 => Just(Op::ForceRelease),
+            1 => (0..5usize).prop_map(Op::Remove),
+            1 => (0..5usize).prop_map(Op::Attach),
+        ]
+    }
+
+    fn apply<R>(doc: &mut Option<LockDoc>, change: Change<LockDoc, R>) -> R {
+        match change {
+            Change::Keep(r) => r,
+            Change::Write(next, r) => {
+                assert_ne!(doc.as_ref(), Some(&next), "a write that changes nothing");
+                *doc = Some(next);
+                r
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever happens: at most one holder, never also queued, nobody queued
+        /// twice, nobody waits on a free lock, and the lock passes in queue order.
+        #[test]
+        fn lock_invariants_hold_for_any_sequence(ops in proptest::collection::vec(op(), 0..60)) {
+            let ids = ["req_a", "req_b", "req_c", "req_d", "req_e"];
+            let mut doc: Option<LockDoc> = None;
+            for (step, op) in ops.iter().enumerate() {
+                let now = at(u32::try_from(step % 60).unwrap());
+                let queue_before: Vec<String> = doc
+                    .as_ref()
+                    .map(|d| d.queue.iter().map(|c| c.request_id.clone()).collect())
+                    .unwrap_or_default();
+                match op {
+                    Op::Acquire(i) => {
+                        let change = LockDoc::acquire(doc.as_ref(), ids[*i], "apply", now);
+                        match apply(&mut doc, change) {
+                            Acquire::Held { holder, .. } => {
+                                proptest::prop_assert_eq!(holder.request_id.as_str(), ids[*i]);
+                            }
+                            Acquire::Queued { position, .. } => {
+                                let d = doc.as_ref().unwrap();
+                                proptest::prop_assert_eq!(d.position(ids[*i]), Some(position));
+                            }
+                        }
+                    }
+                    Op::Release(i) => {
+                        let change = LockDoc::release(doc.as_ref(), Some(ids[*i]), now);
+                        if let Release::Released { next } = apply(&mut doc, change) {
+                            // The lock goes to whoever waited first.
+                            let next = next.map(|h| h.request_id);
+                            proptest::prop_assert_eq!(next, queue_before.first().cloned());
+                        }
+                    }
+                    Op::ForceRelease => {
+                        let change = LockDoc::release(doc.as_ref(), None, now);
+                        apply(&mut doc, change);
+                    }
+                    Op::Remove(i) => {
+                        let change = LockDoc::remove_from_queue(doc.as_ref(), ids[*i]);
+                        apply(&mut doc, change);
+                    }
+                    Op::Attach(i) => {
+                        let change = LockDoc::attach_run(doc.as_ref(), ids[*i], 7);
+                        apply(&mut doc, change);
+                    }
+                }
+                if let Some(d) = &doc {
+                    let mut queued: Vec<&str> = d.queue.iter().map(|c| c.request_id.as_str()).collect();
+                    if let Some(h) = &d.holder {
+                        proptest::prop_assert!(!queued.contains(&h.request_id.as_str()));
+                    } else {
+                        proptest::prop_assert!(d.queue.is_empty(), "waiting on a free lock");
+                    }
+                    let len = queued.len();
+                    queued.sort_unstable();
+                    queued.dedup();
+                    proptest::prop_assert_eq!(queued.len(), len, "queued twice");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_free_lock_with_waiters_goes_to_the_longest_waiter() {
+        // Only reachable by editing the document by hand, but then be fair.
+        let doc = LockDoc {
+            holder: None,
+            queue: vec![QueuedClaim {
+                request_id: "req_b".into(),
+                kind: "destroy".into(),
+                queued_at: at(0),
+            }],
+        };
+        let Change::Write(next, Acquire::Queued { position, holder }) =
+            LockDoc::acquire(Some(&doc), "req_a", "apply", at(1))
+        else {
+            panic!("req_a jumped the queue")
+        };
+        assert_eq!((position, holder.request_id.as_str()), (1, "req_b"));
+        assert_eq!(next.position("req_a"), Some(1));
+        let Change::Write(_, Acquire::Held { newly: true, .. }) =
+            LockDoc::acquire(Some(&doc), "req_b", "destroy", at(1))
+        else {
+            panic!("the head of the queue did not get a free lock")
+        };
     }
 
     #[tokio::test]

@@ -28,14 +28,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use counting::{CountingStore, OpCounts, OpKind, Outcome, StoreMetrics};
-pub use deliveries::Deliveries;
+pub use deliveries::{Deliveries, DeliveryRecord};
 pub use fault::{Fault, FaultAction, FaultStore};
 pub use fs::FolderStore;
-pub use index::RequestIndex;
-pub use locks::{Acquire, EnvLocks, LockDoc, LockHolder, QueuedClaim, Release};
+pub use index::{RequestIndex, Thread};
+pub use locks::{Acquire, EnvLocks, EnvRef, LockDoc, LockHolder, QueuedClaim, Release};
 pub use markers::Markers;
 pub use memory::MemoryStore;
-pub use modify::{Change, RetryPolicy};
+pub use modify::{Change, Modified, RetryPolicy};
 pub use requests::{Archived, Requests, Updated};
 pub use run_index::{RunIndex, RunIndexEntry};
 pub use s3::S3Store;

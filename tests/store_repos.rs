@@ -540,3 +540,54 @@ async fn marker_survives_a_lost_create_response() {
     assert!(err.is_transient(), "{err:?}");
     assert!(markers.first_time("drift/dev/slot2", t0()).await.unwrap());
 }
+
+/// Two replicas (separate S3 clients, separate connection pools) on one bucket:
+/// 2 × 4 tasks × 50 updates, and both handing out one environment lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_s3_replicas_lose_no_update_and_share_one_lock() {
+    let Some(first) = tfpilot::store::testing::s3_test_store("two-replicas")
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let endpoint = std::env::var(tfpilot::store::testing::S3_ENDPOINT_ENV).unwrap();
+    let second = tfpilot::store::S3Store::new(
+        tfpilot::store::testing::client_for(&endpoint),
+        first.bucket(),
+        "tfpilot",
+    );
+    let replicas: [Arc<dyn Store>; 2] = [Arc::new(first), Arc::new(second)];
+    let a = Requests::new(replicas[0].clone());
+    let b = Requests::new(replicas[1].clone());
+    a.create(&request("req_dev_s3_replicas")).await.unwrap();
+    tokio::join!(
+        hammer(&a, "req_dev_s3_replicas", 4, 50),
+        hammer(&b, "req_dev_s3_replicas", 4, 50)
+    );
+    let stored = b.get("req_dev_s3_replicas").await.unwrap().unwrap();
+    assert_eq!(counter(&stored), 400);
+
+    let env = ("acme", "infra", "prod");
+    let outcomes = futures::future::join_all((0..16).map(|i| {
+        let locks = EnvLocks::new(replicas[i % 2].clone());
+        async move {
+            locks
+                .acquire(env, &format!("req_{i:02}"), "apply", t0())
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let holders = outcomes
+        .iter()
+        .filter(|o| matches!(o, Acquire::Held { .. }))
+        .count();
+    assert_eq!(holders, 1, "{outcomes:?}");
+    let doc = EnvLocks::new(replicas[0].clone())
+        .get(env)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(doc.queue.len(), 15);
+}

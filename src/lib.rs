@@ -4,12 +4,14 @@
 //! Terraform, opens a pull request, runs plan/apply/destroy in the repository's
 //! own GitHub Actions, and shows where each request stands on the PR.
 
+pub mod cli;
 pub mod config;
 pub mod core;
 pub mod github;
 pub mod http;
 pub mod init;
 pub mod render;
+pub mod serve;
 pub mod service;
 pub mod sim;
 pub mod store;

@@ -1,0 +1,230 @@
+//! The command line: `tfpilot serve | healthcheck | ...`.
+//!
+//! Every flag can also come from the environment; secrets never show their
+//! values in `--help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// tfpilot: self-service Terraform through GitHub alone.
+#[derive(Debug, Parser)]
+#[command(name = "tfpilot", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the GitHub App: receive webhooks, keep facts, drive plans and applies.
+    Serve(ServeArgs),
+    /// Ask a running `tfpilot serve` for /healthz (for container health checks).
+    Healthcheck(HealthcheckArgs),
+    /// Write tfpilot's workflows, config example and issue forms into an infrastructure repository.
+    Init(InitArgs),
+    /// Generate the issue forms from `.github/tfpilot.yml` into `.github/ISSUE_TEMPLATE/`.
+    Forms(FormsArgs),
+}
+
+/// `tfpilot init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The infrastructure repository checkout to write into.
+    pub path: PathBuf,
+    /// Replace files that differ from what init would write (otherwise they are kept and reported).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `tfpilot forms`.
+#[derive(Debug, Args)]
+pub struct FormsArgs {
+    /// The infrastructure repository checkout (reads `.github/tfpilot.yml`, writes `.github/ISSUE_TEMPLATE/`).
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Print the forms instead of writing them.
+    #[arg(long)]
+    pub stdout: bool,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `tfpilot serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TFPILOT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The webhook secret set on the GitHub App (required).
+    #[arg(long, env = "TFPILOT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// The GitHub App's id.
+    #[arg(long, env = "TFPILOT_APP_ID")]
+    pub app_id: Option<u64>,
+    /// Path to the GitHub App's private key (PEM).
+    #[arg(long, env = "TFPILOT_PRIVATE_KEY_PATH")]
+    pub private_key_path: Option<PathBuf>,
+    /// The GitHub App's private key itself (PEM), instead of a path.
+    #[arg(
+        long,
+        env = "TFPILOT_PRIVATE_KEY",
+        hide_env_values = true,
+        conflicts_with = "private_key_path"
+    )]
+    pub private_key: Option<String>,
+    /// Where facts are kept: `file://<dir>`, `s3://<bucket>/<prefix>` or `memory://`.
+    #[arg(long, env = "TFPILOT_STORE", default_value = "file://./tfpilot-data")]
+    pub store: String,
+    /// GitHub's REST API base URL (GitHub Enterprise Server: `https://HOST/api/v3`).
+    #[arg(
+        long,
+        env = "TFPILOT_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
+    /// Log format.
+    #[arg(long, env = "TFPILOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+/// `tfpilot healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The address `tfpilot serve` listens on.
+    #[arg(long, env = "TFPILOT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+/// Installs the tracing subscriber (once; later calls are ignored).
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TFPILOT_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,aws=warn,hyper=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => crate::serve::run(args).await,
+        Command::Healthcheck(args) => healthcheck(args).await,
+        Command::Init(args) => init(args),
+        Command::Forms(args) => forms(args),
+    }
+}
+
+/// Reads and checks `.github/tfpilot.yml` under `repo`, falling back to the bundled example.
+fn repo_config(repo: &std::path::Path) -> anyhow::Result<(crate::config::repo::RepoConfig, bool)> {
+    use crate::config::repo::{CONFIG_PATH, RepoConfig};
+    let path = repo.join(CONFIG_PATH);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((RepoConfig::parse(&text)?, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((
+            RepoConfig::parse(include_str!("../templates/tfpilot.yml"))?,
+            false,
+        )),
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn init(args: InitArgs) -> anyhow::Result<()> {
+    let (config, _) = repo_config(&args.path)?;
+    let extra_files = crate::config::forms::generate_forms(&config)
+        .into_iter()
+        .map(|(name, yaml)| {
+            (
+                PathBuf::from(crate::config::forms::FORMS_DIR).join(name),
+                yaml,
+            )
+        })
+        .collect();
+    let report = crate::init::run(
+        &args.path,
+        crate::init::InitOptions {
+            force: args.force,
+            extra_files,
+        },
+    )?;
+    use std::io::Write;
+    write!(std::io::stdout().lock(), "{report}")?;
+    Ok(())
+}
+
+fn forms(args: FormsArgs) -> anyhow::Result<()> {
+    let (config, found) = repo_config(&args.path)?;
+    if !found {
+        anyhow::bail!(
+            "no {} in {}: run `tfpilot init {}` first, or point at an infrastructure repository",
+            crate::config::repo::CONFIG_PATH,
+            args.path.display(),
+            args.path.display()
+        );
+    }
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let dir = args.path.join(crate::config::forms::FORMS_DIR);
+    for (name, yaml) in crate::config::forms::generate_forms(&config) {
+        if args.stdout {
+            writeln!(out, "# {}/{name}\n{yaml}", crate::config::forms::FORMS_DIR)?;
+            continue;
+        }
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(&name);
+        let unchanged = std::fs::read_to_string(&path).is_ok_and(|old| old == yaml);
+        if unchanged {
+            writeln!(out, "unchanged  {}", path.display())?;
+        } else {
+            std::fs::write(&path, yaml)?;
+            writeln!(out, "wrote      {}", path.display())?;
+        }
+    }
+    Ok(())
+}
+
+async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A plain HTTP/1.0 GET keeps this free of TLS and client set-up.
+    let mut addr = args.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let fut = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await?;
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await?;
+        anyhow::Ok(buf)
+    };
+    let buf = tokio::time::timeout(std::time::Duration::from_secs(3), fut)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer from {addr} within 3 s"))??;
+    let head = String::from_utf8_lossy(&buf);
+    if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
+        println!("ok");
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "unhealthy: {}",
+            head.lines().next().unwrap_or("no status line")
+        )
+    }
+}

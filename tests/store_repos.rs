@@ -22,14 +22,10 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn request(id: &str) -> Request {
-    let mut extra = serde_json::Map::new();
-    extra.insert("counter".into(), json!(0));
-    extra.insert("module".into(), json!("s3-bucket"));
-    Request {
-        id: id.to_owned(),
-        version: 1,
-        extra,
-    }
+    // `counter` and `note` are not typed fields: they ride in `extra`, like any
+    // field a newer tfpilot might add.
+    serde_json::from_value(json!({"id": id, "version": 1, "counter": 0, "note": "s3-bucket"}))
+        .expect("request doc")
 }
 
 fn counter(req: &Request) -> u64 {
@@ -78,7 +74,7 @@ mod cases {
         let stored = requests.get("req_dev_s3_count1").await.unwrap().unwrap();
         assert_eq!(counter(&stored), 400);
         assert_eq!(stored.version, 401, "one version per saved update");
-        assert_eq!(stored.extra["module"], json!("s3-bucket"));
+        assert_eq!(stored.extra["note"], json!("s3-bucket"));
         let counts = counting.counts();
         assert_eq!(counts.get(OpKind::Replace, Outcome::Ok), 400, "{counts:?}");
         println!(
@@ -91,11 +87,11 @@ mod cases {
         let requests = Requests::new(fixture.store.clone());
         requests.create(&request("req_a")).await.unwrap();
         let mut other = request("req_a");
-        other.extra.insert("module".into(), json!("other"));
+        other.extra.insert("note".into(), json!("other"));
         let err = requests.create(&other).await.unwrap_err();
         assert!(err.is_precondition_failed(), "{err:?}");
         let stored = requests.get("req_a").await.unwrap().unwrap();
-        assert_eq!(stored.extra["module"], json!("s3-bucket"));
+        assert_eq!(stored.extra["note"], json!("s3-bucket"));
         assert!(requests.get("req_missing").await.unwrap().is_none());
         let err = requests.update("req_missing", increment).await.unwrap_err();
         assert!(err.is_not_found(), "{err:?}");

@@ -50,14 +50,13 @@ fn parse_args() -> Result<Args, String> {
 
 /// A request document of a realistic size (~2 KB).
 fn document(id: &str) -> Request {
-    let mut extra = serde_json::Map::new();
-    extra.insert("counter".into(), serde_json::json!(0));
-    extra.insert("padding".into(), serde_json::json!("x".repeat(1800)));
-    Request {
-        id: id.to_owned(),
-        version: 1,
-        extra,
-    }
+    serde_json::from_value(serde_json::json!({
+        "id": id,
+        "version": 1,
+        "counter": 0,
+        "padding": "x".repeat(1800),
+    }))
+    .expect("a valid request document")
 }
 
 struct Stats {

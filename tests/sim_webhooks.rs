@@ -373,3 +373,56 @@ async fn failed_deliveries_are_listed_and_redelivered_with_the_same_guid() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
 }
+
+#[tokio::test]
+async fn every_delivery_parses_into_tfpilots_event_types() {
+    use tfpilot::core::webhook::{Event, parse_event};
+    let (sim, inbox) = sim_with_inbox(200).await;
+    scenario(&sim).await;
+    let received = inbox.lock().unwrap().clone();
+    assert!(received.len() > 20);
+    for r in &received {
+        let (event, action, _) = event_of(r);
+        let parsed =
+            parse_event(&event, &r.body).unwrap_or_else(|e| panic!("{event}.{action:?}: {e}"));
+        assert!(
+            !matches!(parsed, Event::Unsupported { .. }),
+            "{event} is one tfpilot handles"
+        );
+        assert_eq!(parsed.name(), event);
+        assert_eq!(parsed.action().map(str::to_string), action);
+        assert_eq!(parsed.installation_id(), Some(sim.installation_id()));
+        match parsed {
+            Event::WorkflowRun(e) => {
+                assert_eq!(
+                    e.workflow_run.display_title.as_deref(),
+                    Some("tfpilot plan req_dev_s3_abc123 [n1]")
+                );
+                assert_eq!(e.workflow_run.event.as_deref(), Some("workflow_dispatch"));
+                if e.action == "completed" {
+                    assert_eq!(e.workflow_run.conclusion.as_deref(), Some("success"));
+                }
+            }
+            Event::PullRequest(e) if e.action == "closed" => {
+                assert_eq!(e.pull_request.merged, Some(true))
+            }
+            Event::IssueComment(e) if e.comment.body.as_deref() == Some("sticky") => {
+                assert!(e.comment.user.is_bot(), "the app's own comment is a bot's");
+                assert!(e.issue.is_pull_request());
+            }
+            Event::CheckRun(e) if e.action == "requested_action" => {
+                assert_eq!(
+                    e.requested_action.map(|a| a.identifier).as_deref(),
+                    Some("apply")
+                );
+                assert_eq!(
+                    e.check_run.app.map(|a| a.id),
+                    Some(4242),
+                    "only the creating app gets the press"
+                );
+                assert_eq!(e.sender.login, "alice");
+            }
+            _ => {}
+        }
+    }
+}

@@ -692,3 +692,174 @@ async fn check_runs_complete_list_by_ref_and_keep_their_buttons() {
         "no such button"
     );
 }
+
+#[tokio::test]
+async fn primary_rate_limit_names_its_reset_time() {
+    let sim = sim().await;
+    let api = Api::new(&sim);
+    sim.fail_calls(CallFault::new(
+        "GET",
+        "/repos/{owner}/{repo}",
+        1,
+        FaultResponse::PrimaryRateLimit { reset_in_secs: 30 },
+    ));
+    let resp = api
+        .send(reqwest::Method::GET, &format!("/repos/{REPO}"), None)
+        .await;
+    assert_eq!(resp.status().as_u16(), 403);
+    assert_eq!(resp.headers()["x-ratelimit-remaining"], "0");
+    let reset: i64 = resp.headers()["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!((now + 25..=now + 31).contains(&reset));
+    assert_eq!(
+        api.send(reqwest::Method::GET, &format!("/repos/{REPO}"), None)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn older_enterprise_servers_refuse_return_run_details_and_new_api_versions_always_return_it()
+{
+    let mut config = SimConfig::for_tests();
+    config.legacy_dispatch = true;
+    let legacy = sim_with(config).await;
+    let api = Api::new(&legacy);
+    let path = format!("/repos/{REPO}/actions/workflows/tfpilot-plan.yml/dispatches");
+    let inputs = json!({"request_id": "r", "nonce": "n"});
+    let (status, body) = api
+        .json(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"ref": "main", "inputs": inputs, "return_run_details": true})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("return_run_details")
+    );
+    assert!(
+        legacy.workflow_runs(REPO).is_empty(),
+        "a refused dispatch starts nothing"
+    );
+    assert_eq!(
+        api.send(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"ref": "main", "inputs": inputs}))
+        )
+        .await
+        .status()
+        .as_u16(),
+        204
+    );
+
+    let sim = sim().await;
+    let api = Api::new(&sim);
+    let resp = api
+        .http
+        .post(format!("{}{path}", api.base))
+        .header("authorization", &api.auth)
+        .header("x-github-api-version", "2026-03-10")
+        .json(&json!({"ref": "main", "inputs": inputs}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["workflow_run_id"].as_u64(),
+        Some(sim.workflow_runs(REPO)[0].id)
+    );
+}
+
+#[tokio::test]
+async fn stateless_tokens_are_long_dotted_and_still_work() {
+    let mut config = SimConfig::for_tests();
+    config.stateless_tokens = true;
+    let sim = sim_with(config).await;
+    let token = sim.installation_token();
+    assert!(
+        token.len() > 400 && token.contains('.'),
+        "{} chars",
+        token.len()
+    );
+    let api = Api::new(&sim);
+    assert_eq!(
+        api.json(reqwest::Method::GET, &format!("/repos/{REPO}"), None)
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn random_delivery_faults_are_reproducible_from_the_seed() {
+    async fn outcomes(seed: u64) -> Vec<String> {
+        let mut config = SimConfig::for_tests();
+        config.seed = seed;
+        let sim = sim_with(config).await;
+        sim.set_webhook_target(tfpilot::sim::WebhookTarget::Router(
+            axum::Router::new().route(
+                "/webhooks/github",
+                axum::routing::post(|| async { axum::http::StatusCode::ACCEPTED }),
+            ),
+        ));
+        sim.set_delivery_faults(tfpilot::sim::DeliveryFaults {
+            drop_rate: 0.3,
+            ..Default::default()
+        });
+        for i in 0..20 {
+            sim.open_issue(REPO, "alice", &format!("issue {i}"), "", &[])
+                .unwrap();
+        }
+        sim.quiesce().await.unwrap();
+        sim.deliveries()
+            .iter()
+            .map(|d| format!("{}:{:?}:{:?}", d.guid, d.outcome, d.status_code))
+            .collect()
+    }
+    let a = outcomes(11).await;
+    assert_eq!(a, outcomes(11).await);
+    assert!(a.iter().any(|o| o.contains("Dropped")) && a.iter().any(|o| o.contains("Some(202)")));
+    assert_ne!(a, outcomes(12).await);
+}
+
+#[tokio::test]
+async fn a_delayed_delivery_holds_back_the_ones_behind_it_and_quiesce_waits() {
+    let sim = sim().await;
+    let got: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let sink = got.clone();
+    sim.set_webhook_target(tfpilot::sim::WebhookTarget::Router(
+        axum::Router::new().route(
+            "/webhooks/github",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    let v: Value = serde_json::from_slice(&body).unwrap();
+                    sink.lock()
+                        .unwrap()
+                        .push(v["issue"]["title"].as_str().unwrap().to_string());
+                    axum::http::StatusCode::OK
+                }
+            }),
+        ),
+    ));
+    sim.fault_next_delivery(
+        None,
+        tfpilot::sim::DeliveryFault::Delay(Duration::from_millis(150)),
+    );
+    sim.open_issue(REPO, "alice", "first", "", &[]).unwrap();
+    sim.open_issue(REPO, "alice", "second", "", &[]).unwrap();
+    sim.quiesce().await.unwrap();
+    assert_eq!(*got.lock().unwrap(), vec!["first", "second"]);
+}

@@ -29,19 +29,31 @@ struct DispatchBody {
     #[serde(default)]
     inputs: BTreeMap<String, Value>,
     #[serde(default)]
-    return_run_details: bool,
+    return_run_details: Option<bool>,
 }
 
 async fn dispatch(
     State(s): State<SharedRef>,
     Extension(p): Extension<Principal>,
     Path((o, r, workflow)): Path<(String, String, String)>,
+    headers: axum::http::HeaderMap,
     GhJson(b): GhJson<DispatchBody>,
 ) -> ApiResult {
     let run_id;
     let body;
+    // API version 2026-03-10 always answers with the run details
+    let new_api = headers
+        .get("x-github-api-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v >= "2026-03-10");
+    let wants_details = new_api || b.return_run_details == Some(true);
     {
         let mut w = s.world();
+        if w.legacy_dispatch && b.return_run_details.is_some() {
+            return Err(ApiError::unprocessable(
+                "Invalid request.\n\n\"return_run_details\" is not a permitted key.",
+            ));
+        }
         let actor = w.login_for(&p);
         let inputs = b
             .inputs
@@ -55,7 +67,7 @@ async fn dispatch(
             &b.git_ref,
             inputs,
             &actor,
-            b.return_run_details,
+            b.return_run_details == Some(true),
         )?;
         let full = w.repo(&o, &r).map(|x| x.full_name()).unwrap_or_default();
         body = json!({
@@ -65,7 +77,7 @@ async fn dispatch(
         });
     }
     s.schedule_run(&o, &r, run_id);
-    if b.return_run_details {
+    if wants_details {
         reply(StatusCode::OK, body)
     } else {
         Ok(StatusCode::NO_CONTENT.into_response())

@@ -71,7 +71,17 @@ impl Shared {
 impl World {
     /// Issue a new installation token.
     pub(crate) fn issue_token(&mut self, installation_id: u64) -> (String, IssuedToken) {
-        let token = format!("ghs_{}", self.random_string(36));
+        let token = if self.stateless_tokens {
+            // shaped like the stateless format: app id, then three dot-separated parts
+            let (a, b, c) = (
+                self.random_string(36),
+                self.random_string(380),
+                self.random_string(86),
+            );
+            format!("ghs_{}_{a}.{b}.{c}", self.app.id)
+        } else {
+            format!("ghs_{}", self.random_string(36))
+        };
         let issued = IssuedToken {
             installation_id,
             expires_at: Utc::now() + self.token_ttl,

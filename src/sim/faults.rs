@@ -16,6 +16,12 @@ pub enum FaultResponse {
         /// Seconds in the `Retry-After` header.
         retry_after_secs: u64,
     },
+    /// 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset` this many seconds ahead
+    /// (the primary rate limit is used up).
+    PrimaryRateLimit {
+        /// Seconds until `x-ratelimit-reset`.
+        reset_in_secs: u64,
+    },
 }
 
 /// Fail the next `times` calls matching a method and route template.

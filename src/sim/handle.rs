@@ -193,6 +193,8 @@ impl Simulator {
             chrono::Duration::from_std(config.token_ttl).unwrap_or(chrono::Duration::hours(1));
         let mut world = World::new(base_url.clone(), app, config.seed, queue, ttl);
         world.orgs.insert(config.app_owner.clone());
+        world.stateless_tokens = config.stateless_tokens;
+        world.legacy_dispatch = config.legacy_dispatch;
         let http = reqwest::Client::builder()
             .build()
             .map_err(|e| std::io::Error::other(e.to_string()))?;

@@ -193,7 +193,15 @@ async fn gate(State(shared): State<SharedRef>, mut req: Request, next: Next) -> 
         }
     };
     if let Some(fault) = shared.pick_call_fault(&method, &route) {
+        let reset_in = match fault {
+            FaultResponse::PrimaryRateLimit { reset_in_secs } => reset_in_secs,
+            _ => 0,
+        };
         let err = match fault {
+            FaultResponse::PrimaryRateLimit { .. } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please include the request ID.",
+            ),
             FaultResponse::Status(code) => {
                 let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
                 ApiError::new(status, status.canonical_reason().unwrap_or("Server Error"))
@@ -206,7 +214,17 @@ async fn gate(State(shared): State<SharedRef>, mut req: Request, next: Next) -> 
             },
         };
         shared.record_call(record(err.status.as_u16(), principal));
-        return err.into_response();
+        let primary = err.message.starts_with("API rate limit exceeded");
+        let mut resp = err.into_response();
+        if primary {
+            let reset = chrono::Utc::now().timestamp() + i64::try_from(reset_in).unwrap_or(0);
+            let h = resp.headers_mut();
+            h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+            if let Ok(v) = HeaderValue::from_str(&reset.to_string()) {
+                h.insert("x-ratelimit-reset", v);
+            }
+        }
+        return resp;
     }
     req.extensions_mut().insert(principal.clone());
     let mut resp = next.run(req).await;
@@ -215,6 +233,10 @@ async fn gate(State(shared): State<SharedRef>, mut req: Request, next: Next) -> 
     headers.insert("x-ratelimit-limit", HeaderValue::from_static("5000"));
     headers.insert("x-ratelimit-remaining", HeaderValue::from_static("4999"));
     headers.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+    let reset = (chrono::Utc::now().timestamp() + 3600).to_string();
+    if let Ok(v) = HeaderValue::from_str(&reset) {
+        headers.insert("x-ratelimit-reset", v);
+    }
     headers.insert(
         "x-github-api-version-selected",
         HeaderValue::from_static("2022-11-28"),

@@ -94,6 +94,12 @@ pub struct SimConfig {
     pub workflow_mode: WorkflowMode,
     /// Lifetime of installation tokens (GitHub: one hour).
     pub token_ttl: Duration,
+    /// Behave like GitHub Enterprise Server ≤ 3.20 on dispatch: a body with
+    /// `return_run_details` is refused with 422 (tfpilot must retry without it).
+    pub legacy_dispatch: bool,
+    /// Issue long stateless-format installation tokens (`ghs_<app id>_<jwt-like>`, ~500
+    /// characters with dots), as GitHub has been rolling out since 2026-04.
+    pub stateless_tokens: bool,
     /// How long `quiesce` waits at most.
     pub quiesce_timeout: Duration,
     /// How long nothing must happen before `quiesce` calls the system idle.
@@ -135,6 +141,8 @@ impl SimConfig {
             seed: 7,
             workflow_mode: WorkflowMode::Manual,
             token_ttl: Duration::from_secs(3600),
+            legacy_dispatch: false,
+            stateless_tokens: false,
             quiesce_timeout: Duration::from_secs(30),
             quiesce_settle: Duration::from_millis(50),
         }

@@ -255,6 +255,10 @@ pub(crate) struct World {
     pub git: GitStore,
     pub tokens: HashMap<String, IssuedToken>,
     pub token_ttl: chrono::Duration,
+    /// see `SimConfig::stateless_tokens`
+    pub stateless_tokens: bool,
+    /// see `SimConfig::legacy_dispatch`
+    pub legacy_dispatch: bool,
     pub manifests: HashMap<String, ManifestConversion>,
     /// (org, team slug) → member login → role.
     pub teams: BTreeMap<(String, String), BTreeMap<String, TeamRole>>,
@@ -288,6 +292,8 @@ impl World {
             git: GitStore::default(),
             tokens: HashMap::new(),
             token_ttl,
+            stateless_tokens: false,
+            legacy_dispatch: false,
             manifests: HashMap::new(),
             teams: BTreeMap::new(),
             calls: Vec::new(),

@@ -19,14 +19,17 @@ mod app;
 mod checks;
 mod faults;
 mod git;
+mod gitdata;
 mod handle;
 mod hooks;
 mod http;
 mod inspect;
+mod issue_routes;
 mod issues;
 mod pulls;
 mod repos;
 mod shapes;
+mod shapes_ci;
 mod user;
 mod workflows;
 mod world;
@@ -336,7 +339,8 @@ pub(crate) fn routes_table() -> http::RouteTable {
     let t = http::RouteTable::new();
     let t = app::routes(t);
     let t = repos::routes(t);
-    let t = issues::routes(t);
+    let t = gitdata::routes(t);
+    let t = issue_routes::routes(t);
     let t = pulls::routes(t);
     let t = checks::routes(t);
     actions::routes(t)

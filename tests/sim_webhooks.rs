@@ -426,3 +426,34 @@ async fn every_delivery_parses_into_tfpilots_event_types() {
         }
     }
 }
+
+#[tokio::test]
+async fn merging_a_pr_that_says_closes_closes_the_issue() {
+    let (sim, inbox) = sim_with_inbox(200).await;
+    let issue = sim
+        .open_issue(REPO, "alice", "Need a bucket", "", &[])
+        .unwrap();
+    let other = sim.open_issue(REPO, "alice", "Unrelated", "", &[]).unwrap();
+    sim.push(REPO, "request/a", "alice", &[("a.tf", Some("x"))], "a")
+        .unwrap();
+    let pr = sim
+        .open_pull(
+            REPO,
+            "alice",
+            "request/a",
+            "main",
+            "Request a",
+            &format!("Closes #{issue}"),
+        )
+        .unwrap();
+    sim.merge_pull(REPO, pr, "bob").unwrap();
+    sim.quiesce().await.unwrap();
+    assert!(!sim.issue(REPO, issue).unwrap().open);
+    assert!(sim.issue(REPO, other).unwrap().open);
+    let last = event_of(inbox.lock().unwrap().last().unwrap());
+    assert_eq!(
+        (last.0.as_str(), last.1.as_deref()),
+        ("issues", Some("closed"))
+    );
+    assert_eq!(last.2["issue"]["number"], json!(issue));
+}

@@ -2,17 +2,48 @@
 //! outcomes, and signed webhooks back to tfpilot.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), tfpilot::sim::SimError> {
-//! use tfpilot::sim::{SimConfig, Simulator, RepoSpec};
-//! let sim = Simulator::start(SimConfig::for_tests()).await?;
-//! sim.create_repo(RepoSpec::new("acme/infra").file("README.md", "hi"))?;
-//! let issue = sim.open_issue("acme/infra", "alice", "Need a bucket", "body", &["infra-request"])?;
+//! # async fn demo(app: axum::Router) -> Result<(), tfpilot::sim::SimError> {
+//! use tfpilot::sim::*;
+//! let sim = Simulator::start(SimConfig::for_tests()).await?;      // random 127.0.0.1 port
+//! sim.set_webhook_target(WebhookTarget::Router(app));             // or WebhookTarget::Url
+//! sim.create_repo(RepoSpec::new("acme/infra").file(".github/workflows/tfpilot-plan.yml", "..."))?;
+//! sim.script_workflow("acme/infra", "tfpilot-plan.yml", Script::success()
+//!     .with_artifact(ArtifactSpec::new("tfpilot-plan", &[("plan.json", b"{}")])));
+//! let issue = sim.open_issue("acme/infra", "alice", "Need a bucket", "body", &["tfpilot"])?;
+//! sim.quiesce().await?;                 // deliveries sent, automatic runs finished, idle
+//! sim.advance_workflows();              // manual mode: every unfinished run one step
 //! sim.quiesce().await?;
-//! # let _ = issue; Ok(()) }
+//! assert!(sim.comments("acme/infra", issue).iter().any(|c| c.author == sim.bot_login()));
+//! # Ok(()) }
 //! ```
 //!
+//! - Start: [`Simulator::start`] with a [`SimConfig`] ([`SimConfig::for_tests`]: the fixture
+//!   key pair, installation 777, app 4242 `tfpilot`, manual workflows, seed 7);
+//!   [`Simulator::base_url`] is the API URL; tfpilot authenticates as the app with
+//!   [`TEST_APP_PRIVATE_KEY_PEM`].
+//! - People act through the handle (`open_issue`, `edit_issue_body`, `comment`, `edit_comment`,
+//!   `delete_comment`, `approve`, `request_changes`, `push`, `open_pull`, `merge_pull`,
+//!   `press_check_action`, `rerun_check`, `set_permission`, `add_team_member`, `install_app`);
+//!   each announces the webhooks GitHub would.
+//! - Workflows: `script_workflow`, `script_workflow_for_request`, `script_workflow_with`;
+//!   [`WorkflowMode::Manual`] with `advance_workflows` / `complete_run`, or
+//!   [`WorkflowMode::Auto`].
+//! - Faults: `fail_calls`, `fail_fraction`, `clear_call_faults`, `set_delivery_faults`,
+//!   `fault_next_delivery`.
+//! - Inspection: `comments`, `issue`, `pull`/`pulls`, `branches`, `file`, `paths`,
+//!   `check_runs`/`check_runs_named`, `dispatches`, `workflow_runs`, `calls`/`write_calls`,
+//!   `deliveries`; `quiesce` waits for idle.
+//!
 //! Routes and response bodies follow `fixtures/github/rest-api.subset.json` (checked by
-//! `tests/sim_contract.rs`); webhook payloads follow `fixtures/github/webhooks.schema.json`.
+//! `tests/sim_contract.rs`); webhook payloads follow `fixtures/github/webhooks.schema.json`
+//! and parse into `core::webhook::Event` (`tests/sim_webhooks.rs`); tfpilot's own client
+//! runs a request's life against it (`tests/sim_client.rs`).
+//!
+//! Where it differs from GitHub, on purpose: one job per run and no logs; no `push`,
+//! `check_suite` or `workflow_job` events; html URLs point at `/_html/...` on the simulator;
+//! the artifact download redirect goes to `/_sim/artifacts/{key}` (valid 60 s); all
+//! repositories belong to the one installation; org membership never shows as MEMBER in
+//! `author_association` (as for private members on GitHub).
 
 mod actions;
 mod app;

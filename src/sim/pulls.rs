@@ -221,7 +221,52 @@ impl World {
             }
         }
         self.emit_pull(owner, name, number, "closed", user, None);
+        self.close_linked_issues(owner, name, number, user);
         Ok(sha)
+    }
+
+    /// A merge into the default branch closes the issues the PR names with a closing keyword
+    /// (`Closes #12`, `fixes #3`, ...), as GitHub does, each with `issues.closed`.
+    fn close_linked_issues(&mut self, owner: &str, name: &str, number: u64, user: &str) {
+        let Some(repo) = self.repo(owner, name) else {
+            return;
+        };
+        let into_default = repo
+            .pulls
+            .get(&number)
+            .is_some_and(|p| p.base_ref == repo.default_branch);
+        let text = repo
+            .issues
+            .get(&number)
+            .map(|i| format!("{}\n{}", i.title, i.body.clone().unwrap_or_default()))
+            .unwrap_or_default();
+        if !into_default {
+            return;
+        }
+        let Ok(re) =
+            regex::Regex::new(r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s+#(\d+)\b")
+        else {
+            return;
+        };
+        let linked: Vec<u64> = re
+            .captures_iter(&text)
+            .filter_map(|c| c.get(1)?.as_str().parse().ok())
+            .filter(|n| *n != number)
+            .collect();
+        for n in linked {
+            let is_open_issue = self
+                .repo(owner, name)
+                .and_then(|r| r.issues.get(&n))
+                .is_some_and(|i| i.open && !i.is_pull);
+            if is_open_issue {
+                let edit = IssueEdit {
+                    state: Some("closed".to_string()),
+                    ..IssueEdit::default()
+                };
+                // the issue exists and is open, so this cannot be refused
+                let _ = self.update_issue(owner, name, n, user, edit);
+            }
+        }
     }
 
     /// Submit a review on the PR's current head; announces `pull_request_review.submitted`.

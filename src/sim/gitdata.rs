@@ -194,7 +194,7 @@ fn tree_json(w: &World, repo: &Repo, sha: &str, recursive: bool) -> Option<Value
             .map(|(p, e)| entry(p, &e.mode, "blob", &e.sha))
             .collect()
     } else {
-        top_level(&w.git, flat)
+        top_level(flat)
             .iter()
             .map(|(p, m, k, s)| entry(p, m, k, s))
             .collect()

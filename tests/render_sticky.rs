@@ -5,10 +5,10 @@ mod render_support;
 
 use proptest::prelude::*;
 use render_support as s;
+use tfpilot::core::plan::ChangeAction;
 use tfpilot::core::request::{Extra, TimelineEntry};
 use tfpilot::render::{
-    COMMENT_LIMIT, EnvPolicy, PlanAction, PlanChange, StickyInput, body_hash, headline, marker,
-    next_step, sticky_comment,
+    COMMENT_LIMIT, EnvPolicy, StickyInput, body_hash, headline, marker, next_step, sticky_comment,
 };
 
 fn chars(s: &str) -> usize {
@@ -190,17 +190,17 @@ fn with_commas(n: usize) -> String {
 #[test]
 fn the_limit_is_in_characters_not_bytes() {
     // Three-byte characters: the body is far over 65,536 bytes but within the limit.
-    let mut plan = s::big_plan(0);
-    plan.changes = (0..3_000)
-        .map(|i| PlanChange {
-            address: format!("aws_s3_object.o[\"ディレクトリ/ファイル-{i:05}\"]"),
-            action: PlanAction::Create,
-            sensitive: false,
-            reason: None,
-            moved_from: None,
-            importing: false,
-        })
-        .collect();
+    let plan = s::summary_of(
+        (0..3_000)
+            .map(|i| {
+                s::change(
+                    &format!("aws_s3_object.o[\"ディレクトリ/ファイル-{i:05}\"]"),
+                    ChangeAction::Create,
+                )
+            })
+            .collect(),
+        Default::default(),
+    );
     let (cost, lock) = (s::cost(), s::lock());
     let request = s::plan_ready();
     let body = sticky_comment(&s::input(&request, &plan, &cost, &lock));
@@ -271,15 +271,16 @@ proptest! {
         requester in "\\PC{0,500}",
         env in "\\PC{0,500}",
     ) {
-        let mut plan = s::small_plan();
-        plan.changes.extend(addresses.iter().map(|a| PlanChange {
-            address: a.clone(),
-            action: PlanAction::Update,
-            sensitive: true,
-            reason: Some(a.clone()),
-            moved_from: Some(a.clone()),
-            importing: true,
+        let mut changes = s::small_plan().resource_changes;
+        changes.extend(addresses.iter().map(|a| {
+            let mut c = s::change(a, ChangeAction::Update);
+            c.sensitive = true;
+            c.action_reason = Some(a.clone());
+            c.previous_address = Some(a.clone());
+            c.deposed = Some(a.clone());
+            c
         }));
+        let plan = s::summary_of(changes, Default::default());
         let mut request = s::plan_ready();
         request.requester = Some(requester);
         request.environment = Some(env);

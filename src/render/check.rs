@@ -316,7 +316,7 @@ pub fn plan_check(input: &StickyInput<'_>, head_sha: &str) -> CheckRunPayload {
                     (
                         CheckStatus::Completed,
                         Some(conclusion),
-                        clip(&p.line.to_string(), MAX_TITLE),
+                        clip(&p.plan_line.to_string(), MAX_TITLE),
                         clip(&summary, CHECK_TEXT_LIMIT),
                         (!list.is_empty()).then_some(list),
                     )

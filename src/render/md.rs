@@ -33,7 +33,8 @@ fn one_line(s: &str) -> String {
 
 /// Plain text with every Markdown and HTML special character neutralised.
 ///
-/// Markdown's inline markers are backslash-escaped (`\@` also stops a mention);
+/// Markdown's inline markers are backslash-escaped (`\@` also stops a mention, `\$`
+/// stops GitHub reading `$…$` as math);
 /// `<`, `>` and `&` become entities so no HTML (and no `<!--`) gets through. Values
 /// are always written mid-line, so block markers (`#`, `-`, `1.`) need no escape.
 pub fn text(s: &str) -> String {
@@ -43,7 +44,7 @@ pub fn text(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '~' | '|' | '@' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '~' | '|' | '@' | '$' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -162,6 +163,7 @@ mod tests {
         assert!(t.contains("\\@alice"));
         assert!(t.contains("\\*bold\\*"));
         assert!(t.contains("a\\|b"));
+        assert_eq!(text("$1 → $2"), "\\$1 → \\$2");
     }
 
     #[test]

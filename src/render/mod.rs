@@ -25,7 +25,7 @@ pub use check::{
 };
 pub use headline::{headline, next_step};
 pub use sticky::{StickyInput, render_content, sticky_comment};
-pub use view::{CostView, EnvPolicy, LockView, PlanAction, PlanChange, PlanLine, PlanView};
+pub use view::{EnvPolicy, LockView};
 
 /// GitHub's limit on an issue or PR comment body, in characters.
 pub const COMMENT_LIMIT: usize = 65_536;

@@ -7,13 +7,16 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::core::cost::{Amount, CostEstimate, Direction};
+use crate::core::fingerprint::Fingerprint;
+use crate::core::plan::PlanSummary;
 use crate::core::request::{Request, RunFacts, RunStatus, WorkflowKind};
 use crate::core::status::{Status, derive_status, is_plan_stale};
 
 use super::headline::{headline, next_step, reason};
 use super::md::{chars, clip, code, code_cell, link, short_sha, text, thousands};
 use super::plan;
-use super::view::{CostView, EnvPolicy, LockView, PlanView};
+use super::view::{EnvPolicy, LockView};
 use super::{COMMENT_LIMIT, marker};
 
 /// How many timeline lines the comment shows (newest last).
@@ -36,11 +39,11 @@ pub struct StickyInput<'a> {
     /// The moment the status is derived for (the stale-destroy rule needs it).
     pub now: DateTime<Utc>,
     /// The latest plan's summary, when its artifact was read.
-    pub plan: Option<&'a PlanView>,
+    pub plan: Option<&'a PlanSummary>,
     /// The cost estimate, when the plan artifact held one.
-    pub cost: Option<&'a CostView>,
-    /// The plan fingerprint (full `sha256:<hex>` or short form).
-    pub fingerprint: Option<&'a str>,
+    pub cost: Option<&'a CostEstimate>,
+    /// The plan's fingerprint (shown in its short form).
+    pub fingerprint: Option<&'a Fingerprint>,
     /// The environment lock, when the request waits on it or holds it.
     pub lock: Option<&'a LockView>,
     /// The environment's policy.
@@ -206,44 +209,32 @@ fn approvals(request: &Request, policy: &EnvPolicy) -> String {
     out
 }
 
-fn money(amount: &str, currency: &str) -> String {
-    let amount = clip(amount, 30);
+/// An amount with two decimals and its currency: `$23.40`, `-$5.00`, `23.40 EUR`.
+fn money(amount: Amount, currency: &str) -> String {
+    let fixed = amount.to_fixed(2);
     if currency == "USD" {
-        match amount.strip_prefix('-') {
+        match fixed.strip_prefix('-') {
             Some(rest) => format!("-${rest}"),
-            None => format!("${amount}"),
+            None => format!("${fixed}"),
         }
     } else {
-        format!("{amount} {}", clip(currency, 10))
+        format!("{fixed} {}", clip(currency, 10))
     }
 }
 
-fn cost_line(cost: &CostView) -> String {
+fn cost_line(cost: &CostEstimate) -> String {
     let cur = cost.currency.as_str();
-    let before = cost
-        .before
-        .as_deref()
-        .map_or("unknown".to_string(), |a| money(a, cur));
-    let after = cost
-        .after
-        .as_deref()
-        .map_or("unknown".to_string(), |a| money(a, cur));
-    let mut out = text(&format!("{before} → {after}"));
-    if let Some(delta) = cost.delta.as_deref() {
-        let zero = delta
-            .trim_start_matches('-')
-            .chars()
-            .all(|c| c == '0' || c == '.');
-        let signed = if zero {
-            money("0", cur)
-        } else if delta.starts_with('-') {
-            money(delta, cur)
-        } else {
-            format!("+{}", money(delta, cur))
+    let shown = |a: Option<Amount>| a.map_or("unknown".to_string(), |a| money(a, cur));
+    let mut out = text(&format!("{} → {}", shown(cost.before), shown(cost.after)));
+    if let (Some(delta), Some(direction)) = (cost.delta, cost.direction()) {
+        let signed = match direction {
+            Direction::Increase => format!("+{}", money(delta, cur)),
+            Direction::Decrease => money(delta, cur),
+            Direction::Unchanged => "no change".to_string(),
         };
         out.push_str(&format!(" ({})", text(&signed)));
     }
-    if cost.incomplete {
+    if cost.has_errors() {
         out.push_str(" (Infracost reported errors; the estimate may be incomplete)");
     }
     out
@@ -293,7 +284,7 @@ fn drift_line(request: &Request, repo_url: Option<&str>) -> Option<String> {
 
 /// The plan summary to show: only for a finished plan run that did not fail, so an
 /// older summary never sits under a running or failed plan.
-pub fn shown_plan<'a>(input: &StickyInput<'a>) -> Option<&'a PlanView> {
+pub fn shown_plan<'a>(input: &StickyInput<'a>) -> Option<&'a PlanSummary> {
     let run = input.request.run(WorkflowKind::Plan)?;
     if run.failed() || run.is_active() {
         return None;

@@ -6,15 +6,18 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use tfpilot::core::cost::CostEstimate;
+use tfpilot::core::fingerprint::Fingerprint;
 use tfpilot::core::ids::RequestId;
+use tfpilot::core::plan::{
+    ActionCounts, ChangeAction, PlanLine, PlanSummary, ReplaceOrder, ResourceChangeSummary,
+};
 use tfpilot::core::request::{
     Approval, DriftFacts, Extra, PrFacts, QueueFact, Request, RunFacts, RunStatus, TimelineEntry,
     WorkflowKind,
 };
 use tfpilot::core::status::{FailureCause, Status, derive_status};
-use tfpilot::render::{
-    CostView, EnvPolicy, LockView, PlanAction, PlanChange, PlanLine, PlanView, StickyInput,
-};
+use tfpilot::render::{EnvPolicy, LockView, StickyInput};
 
 pub const ID: &str = "req_dev_s3_tgqpp8";
 pub const REPO: &str = "https://github.com/acme/infra";
@@ -313,80 +316,117 @@ pub fn cases() -> Vec<(&'static str, Request, Status)> {
     ]
 }
 
-fn change(address: &str, action: PlanAction) -> PlanChange {
-    PlanChange {
+pub fn change(address: &str, action: ChangeAction) -> ResourceChangeSummary {
+    ResourceChangeSummary {
         address: address.to_string(),
+        module_address: Some(format!("module.tfpilot_{ID}")),
+        data_source: false,
+        deposed: None,
         action,
+        previous_address: None,
+        importing: None,
+        action_reason: None,
         sensitive: false,
-        reason: None,
-        moved_from: None,
-        importing: false,
+    }
+}
+
+/// A plan summary with the counts of `changes` filled in.
+pub fn summary_of(changes: Vec<ResourceChangeSummary>, line: PlanLine) -> PlanSummary {
+    let mut counts = ActionCounts::default();
+    for c in &changes {
+        match c.action {
+            ChangeAction::Create => counts.create += 1,
+            ChangeAction::Update => counts.update += 1,
+            ChangeAction::Delete => counts.delete += 1,
+            ChangeAction::Replace(_) => counts.replace += 1,
+            ChangeAction::NoOp => counts.no_op += 1,
+            ChangeAction::Read => counts.read += 1,
+            ChangeAction::Forget => counts.forget += 1,
+            ChangeAction::Other(_) => counts.other += 1,
+        }
+    }
+    PlanSummary {
+        format_version: "1.2".into(),
+        terraform_version: Some("1.15.5".into()),
+        applyable: Some(true),
+        complete: Some(true),
+        errored: false,
+        counts,
+        plan_line: line,
+        nothing_to_show: false,
+        resource_changes: changes,
+        outputs: Vec::new(),
+        drift: Vec::new(),
+        deferred: Vec::new(),
+        action_invocations: 0,
     }
 }
 
 /// A small plan: a bucket created, its policy updated (sensitive), its ACL replaced,
 /// one unchanged resource.
-pub fn small_plan() -> PlanView {
+pub fn small_plan() -> PlanSummary {
     let m = format!("module.tfpilot_{ID}");
     let mut policy = change(
         &format!("{m}.aws_s3_bucket_policy.this"),
-        PlanAction::Update,
+        ChangeAction::Update,
     );
     policy.sensitive = true;
-    let mut acl = change(&format!("{m}.aws_s3_bucket_acl.this"), PlanAction::Replace);
-    acl.reason = Some("replace_because_cannot_update".into());
-    PlanView {
-        terraform_version: Some("1.15.5".into()),
-        line: PlanLine {
+    let mut acl = change(
+        &format!("{m}.aws_s3_bucket_acl.this"),
+        ChangeAction::Replace(ReplaceOrder::DeleteThenCreate),
+    );
+    acl.action_reason = Some("replace_because_cannot_update".into());
+    summary_of(
+        vec![
+            change(&format!("{m}.aws_s3_bucket.this"), ChangeAction::Create),
+            policy,
+            acl,
+            change(
+                &format!("{m}.aws_s3_bucket_versioning.this"),
+                ChangeAction::NoOp,
+            ),
+        ],
+        PlanLine {
             import: 0,
             add: 2,
             change: 1,
             destroy: 1,
         },
-        changes: vec![
-            change(&format!("{m}.aws_s3_bucket.this"), PlanAction::Create),
-            policy,
-            acl,
-            change(
-                &format!("{m}.aws_s3_bucket_versioning.this"),
-                PlanAction::NoOp,
-            ),
-        ],
-        drifted: 0,
-    }
+    )
 }
 
 /// A plan creating `n` objects with long addresses.
-pub fn big_plan(n: usize) -> PlanView {
-    PlanView {
-        terraform_version: Some("1.15.5".into()),
-        line: PlanLine {
-            add: n,
-            ..PlanLine::default()
-        },
-        changes: (0..n)
+pub fn big_plan(n: usize) -> PlanSummary {
+    summary_of(
+        (0..n)
             .map(|i| {
                 change(
                     &format!(
                         "module.tfpilot_{ID}.aws_s3_object.assets[\"static/build/chunk-{i:05}.js\"]"
                     ),
-                    PlanAction::Create,
+                    ChangeAction::Create,
                 )
             })
             .collect(),
-        drifted: 0,
-    }
+        PlanLine {
+            add: n,
+            ..PlanLine::default()
+        },
+    )
 }
 
-/// The cost estimate shown with the plan.
-pub fn cost() -> CostView {
-    CostView {
-        currency: "USD".into(),
-        before: Some("0.00".into()),
-        after: Some("23.40".into()),
-        delta: Some("23.40".into()),
-        incomplete: false,
-    }
+/// The cost estimate shown with the plan: $0.00 → $23.40.
+pub fn cost() -> CostEstimate {
+    CostEstimate::from_json(
+        r#"{"version":"0.2","currency":"USD","projects":[],
+            "pastTotalMonthlyCost":"0","totalMonthlyCost":"23.4","diffTotalMonthlyCost":"23.4"}"#,
+    )
+    .expect("infracost sample parses")
+}
+
+/// The plan fingerprint shown next to the summary.
+pub fn fingerprint() -> Fingerprint {
+    Fingerprint::parse(FINGERPRINT).expect("valid fingerprint")
 }
 
 /// The lock as a queued request sees it.
@@ -410,8 +450,8 @@ pub fn policy() -> EnvPolicy {
 /// The sticky input for a case, with the plan, cost and lock a service would pass.
 pub fn input<'a>(
     request: &'a Request,
-    plan: &'a PlanView,
-    cost: &'a CostView,
+    plan: &'a PlanSummary,
+    cost: &'a CostEstimate,
     lock: &'a LockView,
 ) -> StickyInput<'a> {
     StickyInput {
@@ -419,7 +459,7 @@ pub fn input<'a>(
         now: now(),
         plan: Some(plan),
         cost: Some(cost),
-        fingerprint: Some(FINGERPRINT),
+        fingerprint: Some(fingerprint_ref()),
         lock: Some(lock),
         policy: policy(),
         repo_url: Some(REPO),
@@ -429,4 +469,10 @@ pub fn input<'a>(
 /// Asserts the facts derive the expected status (so a snapshot is of what it says).
 pub fn check_status(name: &str, r: &Request, expected: Status) {
     assert_eq!(derive_status(r, now()), expected, "case {name}");
+}
+
+/// A fingerprint that lives as long as the test binary, for `StickyInput`.
+pub fn fingerprint_ref() -> &'static Fingerprint {
+    static FP: std::sync::OnceLock<Fingerprint> = std::sync::OnceLock::new();
+    FP.get_or_init(fingerprint)
 }

@@ -296,3 +296,45 @@ fn the_payload_hash_changes_only_with_the_payload() {
     let c = lifecycle_check(&s::input(&s::applying(), &plan, &cost, &lock), s::HEAD);
     assert_ne!(a.hash(), c.hash());
 }
+
+/// When the next step tells people to press a button, that button is there.
+#[test]
+fn buttons_named_in_the_next_step_are_offered() {
+    let (plan, cost, lock) = (s::small_plan(), s::cost(), s::lock());
+    let mut cases = s::cases();
+    let mut stale = s::merged();
+    if let Some(pr) = stale.github_mut().pr.as_mut() {
+        pr.head_sha = Some("fffffff0000000".into());
+    }
+    cases.push(("merged_stale_plan", stale, Status::Merged));
+    let mut named = 0;
+    for (name, request, status) in cases {
+        let check = lifecycle_check(&s::input(&request, &plan, &cost, &lock), s::HEAD);
+        let next = tfpilot::render::next_step(status, &request, &s::policy());
+        for (label, id) in [
+            ("\"Apply\"", "apply"),
+            ("\"Sync\"", "sync"),
+            ("\"Plan again\"", "plan"),
+        ] {
+            if next.contains(&format!("press {label}")) {
+                named += 1;
+                assert!(ids(&check.actions).contains(&id), "{name}: {next}");
+            }
+        }
+    }
+    assert!(named >= 2, "merged and destroy_stale name a button");
+}
+
+#[test]
+fn the_lifecycle_check_links_the_pull_request() {
+    let (plan, cost, lock) = (s::small_plan(), s::cost(), s::lock());
+    let mut r = s::plan_ready();
+    if let Some(pr) = r.github_mut().pr.as_mut() {
+        pr.url = None;
+    }
+    let c = lifecycle_check(&s::input(&r, &plan, &cost, &lock), s::HEAD);
+    assert_eq!(
+        c.details_url.as_deref(),
+        Some("https://github.com/acme/infra/pull/223")
+    );
+}

@@ -304,3 +304,40 @@ proptest! {
         prop_assert_eq!(body.matches("<!--").count(), 1);
     }
 }
+
+/// Every `/tfpilot …` the comment tells people to type is a command the parser
+/// accepts, including the protected destroy with its confirmation id.
+#[test]
+fn every_command_named_in_the_comment_parses() {
+    use tfpilot::core::command::{CommandParse, parse_comment};
+    let (plan, cost, lock) = (s::small_plan(), s::cost(), s::lock());
+    let span = regex::Regex::new(r"`(/tfpilot[^`]*)`").expect("regex");
+    let mut seen = std::collections::BTreeSet::new();
+    for protected in [false, true] {
+        for (name, request, _) in s::cases() {
+            let mut input = s::input(&request, &plan, &cost, &lock);
+            input.policy.protected = protected;
+            let body = sticky_comment(&input);
+            for cap in span.captures_iter(&body) {
+                let typed = &cap[1];
+                match parse_comment(typed) {
+                    CommandParse::Commands(c) if c.len() == 1 => {}
+                    other => panic!("{name}: `{typed}` does not parse: {other:?}"),
+                }
+                seen.insert(typed.to_string());
+            }
+        }
+    }
+    // The cases name every command a next step uses.
+    for c in [
+        "/tfpilot plan",
+        "/tfpilot apply",
+        "/tfpilot destroy",
+        "/tfpilot sync",
+        "/tfpilot unlock",
+        "/tfpilot help",
+    ] {
+        assert!(seen.contains(c), "{c} never shown");
+    }
+    assert!(seen.contains(&format!("/tfpilot destroy {}", s::ID)));
+}

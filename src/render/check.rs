@@ -6,10 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::command::Verb;
 use crate::core::request::{Request, RunStatus, WorkflowKind};
 use crate::core::status::{FailureCause, Status, is_plan_stale};
 
-use super::headline::headline;
+use super::headline::{command, headline};
 use super::md::{clip, link};
 use super::plan;
 use super::sticky::{StickyInput, render_content, run_url, shown_plan};
@@ -154,6 +155,16 @@ impl CheckActionId {
             .find(|a| a.identifier() == identifier)
     }
 
+    /// The comment command the button stands for: pressing it runs the same code
+    /// path, with the same authorization, as typing that command.
+    pub fn verb(self) -> Verb {
+        match self {
+            CheckActionId::Plan => Verb::Plan,
+            CheckActionId::Apply => Verb::Apply,
+            CheckActionId::Sync => Verb::Sync,
+        }
+    }
+
     /// The button as GitHub takes it.
     pub fn action(self) -> CheckAction {
         let (label, description) = match self {
@@ -238,7 +249,12 @@ pub fn lifecycle_check(input: &StickyInput<'_>, head_sha: &str) -> CheckRunPaylo
         status: CheckStatus::Completed,
         conclusion: Some(conclusion),
         external_id: input.request.id.clone(),
-        details_url: input.request.pr().and_then(|p| p.url.clone()),
+        details_url: input.request.pr().and_then(|p| {
+            p.url.clone().or_else(|| {
+                let repo = input.repo_url?.trim_end_matches('/');
+                Some(format!("{repo}/pull/{}", p.number))
+            })
+        }),
         output: CheckOutput {
             title: clip(headline(status), MAX_TITLE),
             summary: render_content(input, CHECK_TEXT_LIMIT),
@@ -285,9 +301,11 @@ pub fn plan_check(input: &StickyInput<'_>, head_sha: &str) -> CheckRunPayload {
             CheckStatus::Queued,
             None,
             "Waiting for a plan of this commit".to_string(),
-            "No plan has run on this commit yet. tfpilot plans new commits by itself; \
-             comment `/tfpilot plan` to start one."
-                .to_string(),
+            format!(
+                "No plan has run on this commit yet. tfpilot plans new commits by itself; \
+                 comment {} to start one.",
+                command(Verb::Plan)
+            ),
             None,
         ),
         Some(r) if r.is_active() => {

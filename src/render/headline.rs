@@ -1,5 +1,6 @@
 //! One headline per derived status, and the next step a person takes from there.
 
+use crate::core::command::{PREFIX, Verb};
 use crate::core::request::{Request, WorkflowKind};
 use crate::core::status::{FailureCause, Status, is_plan_stale};
 
@@ -29,13 +30,20 @@ pub fn headline(status: Status) -> &'static str {
     }
 }
 
+/// A command as the person types it, in a code span: `` `/tfpilot apply` ``.
+/// Spelled from the parser's own verbs, so the text never names a command that
+/// the parser would refuse.
+pub fn command(verb: Verb) -> String {
+    code(&format!("{PREFIX} {verb}"))
+}
+
 /// The command that starts a destroy: protected environments want the request id
 /// typed out as a confirmation.
 fn destroy_command(request: &Request, policy: &EnvPolicy) -> String {
     if policy.protected {
-        code(&format!("/tfpilot destroy {}", request.id))
+        code(&format!("{PREFIX} {} {}", Verb::Destroy, request.id))
     } else {
-        code("/tfpilot destroy")
+        command(Verb::Destroy)
     }
 }
 
@@ -56,9 +64,9 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 /// The next step as Markdown: the exact command to comment or the button to press.
 pub fn next_step(status: Status, request: &Request, policy: &EnvPolicy) -> String {
-    let plan_cmd = code("/tfpilot plan");
-    let apply_cmd = code("/tfpilot apply");
-    let sync_cmd = code("/tfpilot sync");
+    let plan_cmd = command(Verb::Plan);
+    let apply_cmd = command(Verb::Apply);
+    let sync_cmd = command(Verb::Sync);
     let pr = request.pr();
     match status {
         Status::RequestCreated => match pr {
@@ -107,11 +115,13 @@ pub fn next_step(status: Status, request: &Request, policy: &EnvPolicy) -> Strin
         Status::Merged => {
             let plan_ok = request
                 .run(WorkflowKind::Plan)
-                .is_some_and(|r| r.succeeded());
+                .is_some_and(|r| r.succeeded())
+                && !is_plan_stale(request);
             if !plan_ok {
                 format!(
-                    "The PR merged without a successful plan, so nothing can be applied. \
-                     Comment {sync_cmd} if a plan did succeed, or open a new request."
+                    "The PR merged without a successful plan of its last commit, so nothing \
+                     can be applied. Comment {sync_cmd} if such a plan did run, or open a new \
+                     request."
                 )
             } else if policy.auto_apply {
                 format!(
@@ -129,7 +139,7 @@ pub fn next_step(status: Status, request: &Request, policy: &EnvPolicy) -> Strin
             format!(
                 "Nothing to do: the {what} waits for the environment lock and starts by itself \
                  when the request ahead of it finishes. {} releases a stuck lock.",
-                code("/tfpilot unlock")
+                command(Verb::Unlock)
             )
         }
         Status::Applying => {

@@ -7,13 +7,14 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::core::command::Verb;
 use crate::core::cost::{Amount, CostEstimate, Direction};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::plan::PlanSummary;
 use crate::core::request::{Request, RunFacts, RunStatus, WorkflowKind};
 use crate::core::status::{Status, derive_status, is_plan_stale};
 
-use super::headline::{headline, next_step, reason};
+use super::headline::{command, headline, next_step, reason};
 use super::md::{chars, clip, code, code_cell, link, short_sha, text, thousands};
 use super::plan;
 use super::view::{EnvPolicy, LockView};
@@ -89,11 +90,14 @@ pub fn render_content(input: &StickyInput<'_>, limit: usize) -> String {
     let plan_head = plan_section_head(input);
     let runs = runs_section(request, input.repo_url);
     let timeline = timeline_section(request);
-    let footer = "\n<sub>Updated by tfpilot. Commands: comment `/tfpilot help`.</sub>\n";
+    let footer = format!(
+        "\n<sub>Updated by tfpilot. Commands: comment {}.</sub>\n",
+        command(Verb::Help)
+    );
 
     // In page order; when everything does not fit, parts go from the end (footer,
     // timeline, runs, plan) before the head would be cut.
-    let mut tail = vec![plan_head, runs, timeline, footer.to_string()];
+    let mut tail = vec![plan_head, runs, timeline, footer];
     let size = |tail: &[String]| chars(&head) + tail.iter().map(|s| chars(s)).sum::<usize>();
     while size(&tail) > limit && tail.pop().is_some() {}
     let fixed = size(&tail);

@@ -338,3 +338,67 @@ fn the_lifecycle_check_links_the_pull_request() {
         Some("https://github.com/acme/infra/pull/223")
     );
 }
+
+/// `../shared` beside the crate, or `$TFPILOT_SHARED`.
+fn shared_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("TFPILOT_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    dir.is_dir().then_some(dir)
+}
+
+/// Create and update bodies validate against GitHub's own request schemas (the
+/// OpenAPI description's `maxLength`s count characters, as GitHub does).
+#[test]
+fn payloads_validate_against_githubs_request_schemas() {
+    let Some(shared) = shared_dir() else {
+        eprintln!(
+            "SKIP: ../shared not present; check-run bodies not validated against GitHub's OpenAPI"
+        );
+        return;
+    };
+    let text = std::fs::read_to_string(shared.join("fixtures/github/rest-api.subset.json"))
+        .expect("rest-api subset readable");
+    let spec: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let body_schema = |path: &str, method: &str| {
+        spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"].clone()
+    };
+    let create =
+        jsonschema::validator_for(&body_schema("/repos/{owner}/{repo}/check-runs", "post"))
+            .expect("create schema compiles");
+    let update = jsonschema::validator_for(&body_schema(
+        "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+        "patch",
+    ))
+    .expect("update schema compiles");
+
+    let (small, big) = (s::small_plan(), s::big_plan(3_000));
+    let (cost, lock) = (s::cost(), s::lock());
+    let mut checked = 0;
+    for plan in [&small, &big] {
+        for (name, request, _) in s::cases() {
+            let input = s::input(&request, plan, &cost, &lock);
+            for payload in [
+                lifecycle_check(&input, s::HEAD),
+                plan_check(&input, s::HEAD),
+            ] {
+                let body = serde_json::to_value(&payload).expect("json");
+                let errors: Vec<String> =
+                    create.iter_errors(&body).map(|e| e.to_string()).collect();
+                assert!(errors.is_empty(), "{name} create: {errors:?}");
+                let body = serde_json::to_value(payload.as_update()).expect("json");
+                assert!(body.get("head_sha").is_none());
+                let errors: Vec<String> =
+                    update.iter_errors(&body).map(|e| e.to_string()).collect();
+                assert!(errors.is_empty(), "{name} update: {errors:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 56);
+    // The schema does catch what we guard against: a fourth button, a long label.
+    let mut bad = lifecycle_check(&s::input(&s::merged(), &small, &cost, &lock), s::HEAD);
+    bad.actions = vec![CheckActionId::Sync.action(); 4];
+    bad.actions[0].label = "x".repeat(21);
+    assert!(!create.is_valid(&serde_json::to_value(&bad).expect("json")));
+}

@@ -341,3 +341,45 @@ fn every_command_named_in_the_comment_parses() {
     }
     assert!(seen.contains(&format!("/tfpilot destroy {}", s::ID)));
 }
+
+/// The seed's own request document (legacy `planRun`/`pr` fields only) renders.
+#[test]
+fn the_seed_example_renders_from_its_legacy_fields() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/requests/seed-example.json"
+    ))
+    .expect("fixture present");
+    let request: tfpilot::core::request::Request = serde_json::from_str(&text).expect("parses");
+    let input = StickyInput {
+        request: &request,
+        now: s::now(),
+        plan: None,
+        cost: None,
+        fingerprint: None,
+        lock: None,
+        policy: s::policy(),
+        repo_url: None,
+    };
+    let body = sticky_comment(&input);
+    assert!(body.starts_with("<!-- tfpilot:request:req_dev_s3_tgqpp8 -->\n### 📋 Plan ready"));
+    assert!(body.contains("#223"));
+    assert!(body.contains("| plan | ✅ `success` | [#22456244688]("));
+    insta::assert_snapshot!("sticky_seed_example", body);
+}
+
+#[test]
+fn a_closed_unmerged_pr_asks_to_reopen_it() {
+    let (plan, cost, lock) = (s::small_plan(), s::cost(), s::lock());
+    let mut request = s::planning();
+    *request
+        .github_mut()
+        .workflows
+        .slot(tfpilot::core::request::WorkflowKind::Plan) = None;
+    if let Some(pr) = request.github_mut().pr.as_mut() {
+        pr.open = false;
+    }
+    let body = sticky_comment(&s::input(&request, &plan, &cost, &lock));
+    assert!(body.contains("### 📝 Request created"));
+    assert!(body.contains("The pull request #223 was closed without merging. Reopen it"));
+}

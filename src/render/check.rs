@@ -2,7 +2,8 @@
 //! and `tfpilot` (the derived lifecycle status with its buttons).
 //!
 //! [`CheckRunPayload`] serializes with GitHub's field names, so the service sends it
-//! as the body of `POST /repos/{o}/{r}/check-runs` or `PATCH .../check-runs/{id}`.
+//! as the body of `POST /repos/{o}/{r}/check-runs`, and [`CheckRunPayload::as_update`]
+//! as the body of `PATCH .../check-runs/{id}`.
 
 use serde::{Deserialize, Serialize};
 
@@ -117,6 +118,43 @@ impl CheckRunPayload {
     pub fn hash(&self) -> String {
         // Serializing structs of strings and unit enums cannot fail.
         body_hash(&serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+/// The body of a check-run update (`PATCH .../check-runs/{id}`): the payload
+/// without `head_sha`, which that endpoint does not take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckRunUpdate<'a> {
+    /// `tfpilot/plan` or `tfpilot`.
+    pub name: &'a str,
+    /// Where it stands.
+    pub status: CheckStatus,
+    /// How it ended, when completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conclusion: Option<CheckConclusion>,
+    /// The request id.
+    pub external_id: &'a str,
+    /// The run or the pull request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details_url: Option<&'a str>,
+    /// Title, summary and text.
+    pub output: &'a CheckOutput,
+    /// Buttons; an empty list removes earlier ones.
+    pub actions: &'a [CheckAction],
+}
+
+impl CheckRunPayload {
+    /// The same content as an update body.
+    pub fn as_update(&self) -> CheckRunUpdate<'_> {
+        CheckRunUpdate {
+            name: &self.name,
+            status: self.status,
+            conclusion: self.conclusion,
+            external_id: &self.external_id,
+            details_url: self.details_url.as_deref(),
+            output: &self.output,
+            actions: &self.actions,
+        }
     }
 }
 

@@ -20,8 +20,9 @@ pub mod sticky;
 pub mod view;
 
 pub use check::{
-    CheckAction, CheckActionId, CheckConclusion, CheckOutput, CheckRunPayload, CheckStatus,
-    LIFECYCLE_CHECK_NAME, PLAN_CHECK_NAME, allowed_actions, lifecycle_check, plan_check,
+    CheckAction, CheckActionId, CheckConclusion, CheckOutput, CheckRunPayload, CheckRunUpdate,
+    CheckStatus, LIFECYCLE_CHECK_NAME, PLAN_CHECK_NAME, allowed_actions, lifecycle_check,
+    plan_check,
 };
 pub use headline::{headline, next_step};
 pub use sticky::{StickyInput, render_content, sticky_comment};

@@ -9,6 +9,7 @@
 //! processed again, harmlessly, because every patch is idempotent).
 
 pub mod clock;
+pub mod dispatch;
 pub mod pull_request;
 pub mod repo_config;
 pub mod workflow_run;

@@ -24,6 +24,31 @@ pub enum Command {
     Serve(ServeArgs),
     /// Ask a running `tfpilot serve` for /healthz (for container health checks).
     Healthcheck(HealthcheckArgs),
+    /// Write tfpilot's workflows, config example and issue forms into an infrastructure repository.
+    Init(InitArgs),
+    /// Generate the issue forms from `.github/tfpilot.yml` into `.github/ISSUE_TEMPLATE/`.
+    Forms(FormsArgs),
+}
+
+/// `tfpilot init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The infrastructure repository checkout to write into.
+    pub path: PathBuf,
+    /// Replace files that differ from what init would write (otherwise they are kept and reported).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `tfpilot forms`.
+#[derive(Debug, Args)]
+pub struct FormsArgs {
+    /// The infrastructure repository checkout (reads `.github/tfpilot.yml`, writes `.github/ISSUE_TEMPLATE/`).
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Print the forms instead of writing them.
+    #[arg(long)]
+    pub stdout: bool,
 }
 
 /// Log output format.
@@ -100,7 +125,77 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => crate::serve::run(args).await,
         Command::Healthcheck(args) => healthcheck(args).await,
+        Command::Init(args) => init(args),
+        Command::Forms(args) => forms(args),
     }
+}
+
+/// Reads and checks `.github/tfpilot.yml` under `repo`, falling back to the bundled example.
+fn repo_config(repo: &std::path::Path) -> anyhow::Result<(crate::config::repo::RepoConfig, bool)> {
+    use crate::config::repo::{CONFIG_PATH, RepoConfig};
+    let path = repo.join(CONFIG_PATH);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((RepoConfig::parse(&text)?, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((
+            RepoConfig::parse(include_str!("../templates/tfpilot.yml"))?,
+            false,
+        )),
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn init(args: InitArgs) -> anyhow::Result<()> {
+    let (config, _) = repo_config(&args.path)?;
+    let extra_files = crate::config::forms::generate_forms(&config)
+        .into_iter()
+        .map(|(name, yaml)| {
+            (
+                PathBuf::from(crate::config::forms::FORMS_DIR).join(name),
+                yaml,
+            )
+        })
+        .collect();
+    let report = crate::init::run(
+        &args.path,
+        crate::init::InitOptions {
+            force: args.force,
+            extra_files,
+        },
+    )?;
+    use std::io::Write;
+    write!(std::io::stdout().lock(), "{report}")?;
+    Ok(())
+}
+
+fn forms(args: FormsArgs) -> anyhow::Result<()> {
+    let (config, found) = repo_config(&args.path)?;
+    if !found {
+        anyhow::bail!(
+            "no {} in {}: run `tfpilot init {}` first, or point at an infrastructure repository",
+            crate::config::repo::CONFIG_PATH,
+            args.path.display(),
+            args.path.display()
+        );
+    }
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let dir = args.path.join(crate::config::forms::FORMS_DIR);
+    for (name, yaml) in crate::config::forms::generate_forms(&config) {
+        if args.stdout {
+            writeln!(out, "# {}/{name}\n{yaml}", crate::config::forms::FORMS_DIR)?;
+            continue;
+        }
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(&name);
+        let unchanged = std::fs::read_to_string(&path).is_ok_and(|old| old == yaml);
+        if unchanged {
+            writeln!(out, "unchanged  {}", path.display())?;
+        } else {
+            std::fs::write(&path, yaml)?;
+            writeln!(out, "wrote      {}", path.display())?;
+        }
+    }
+    Ok(())
 }
 
 async fn healthcheck(args: HealthcheckArgs) -> anyhow::Result<()> {

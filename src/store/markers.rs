@@ -1,0 +1,70 @@
+//! Once-markers: `markers/<name>`, created if absent, answering "is this the first
+//! time?" across replicas (drift dispatch per schedule slot, redelivery handling).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, check_segment, modify};
+
+/// The key of a marker; `name` may have several `/`-separated segments.
+pub fn key(name: &str) -> Result<String, StoreError> {
+    for segment in name.split('/') {
+        check_segment("marker name", segment)?;
+    }
+    Ok(format!("markers/{name}"))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Marker {
+    /// Random per attempt: lets a caller whose create timed out recognise its own write.
+    token: String,
+    created_at: DateTime<Utc>,
+}
+
+/// Typed access to once-markers.
+#[derive(Debug, Clone)]
+pub struct Markers {
+    store: Arc<dyn Store>,
+}
+
+impl Markers {
+    /// Markers in `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// Sets the marker; `true` exactly once per name, for whoever set it first.
+    pub async fn first_time(&self, name: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let key = key(name)?;
+        let marker = Marker {
+            token: format!("{:032x}", rand::random::<u128>()),
+            created_at: now,
+        };
+        let body = modify::encode(&key, &marker)?;
+        match self.store.create(&key, body).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_precondition_failed() => Ok(false),
+            // The create may have landed before the error; our token tells.
+            Err(e @ StoreError::Unavailable { .. }) => {
+                match modify::get_json::<Marker>(&*self.store, &key).await {
+                    Ok(Some((stored, _))) => Ok(stored.token == marker.token),
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the marker is set.
+    pub async fn is_set(&self, name: &str) -> Result<bool, StoreError> {
+        let key = key(name)?;
+        match self.store.get(&key).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}

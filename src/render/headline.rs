@@ -4,7 +4,7 @@ use crate::core::command::{PREFIX, Verb};
 use crate::core::request::{Request, WorkflowKind};
 use crate::core::status::{FailureCause, Status, is_plan_stale};
 
-use super::md::code;
+use super::md::{clip, code};
 use super::view::EnvPolicy;
 
 /// The headline for a status: an emoji and a few words, the same in the comment and
@@ -41,7 +41,12 @@ pub fn command(verb: Verb) -> String {
 /// typed out as a confirmation.
 fn destroy_command(request: &Request, policy: &EnvPolicy) -> String {
     if policy.protected {
-        code(&format!("{PREFIX} {} {}", Verb::Destroy, request.id))
+        // Valid ids are at most 64 characters; the clip only bounds a broken document.
+        code(&format!(
+            "{PREFIX} {} {}",
+            Verb::Destroy,
+            clip(&request.id, 100)
+        ))
     } else {
         command(Verb::Destroy)
     }
@@ -167,7 +172,7 @@ pub fn next_step(status: Status, request: &Request, policy: &EnvPolicy) -> Strin
             format!(
                 "Read the plan run's log (linked below), push a fix to {}, or comment \
                  {plan_cmd} to try again.",
-                code(&branch)
+                code(&clip(&branch, 200))
             )
         }
         Status::Failed(FailureCause::ApplyFailed) => format!(

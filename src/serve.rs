@@ -1,13 +1,131 @@
 //! `tfpilot serve`: wires the store, the GitHub client and the router, then listens.
 
-use crate::cli::ServeArgs;
+use std::sync::Arc;
+
+use anyhow::Context;
+use secrecy::SecretString;
+
+use crate::cli::{ServeArgs, init_logging};
+use crate::github::{AppCredentials, GitHub, GitHubClient, GitHubConfig, GitHubMetrics};
+use crate::http::metrics::Metrics;
+use crate::http::{AppState, app};
+use crate::service::{Clock, Service, Settings, SystemClock};
+use crate::store::{CountingStore, Store, open_store};
+
+/// The parts a running tfpilot is made of.
+pub struct Parts {
+    /// The webhook secret.
+    pub webhook_secret: SecretString,
+    /// The store (it gets wrapped in a counter for `/metrics`).
+    pub store: Arc<dyn Store>,
+    /// GitHub.
+    pub github: Arc<dyn GitHub>,
+    /// The GitHub client's counters, when it has them.
+    pub github_metrics: Option<Arc<GitHubMetrics>>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Handler settings.
+    pub settings: Settings,
+}
+
+/// A ready router state, and the store counters behind it.
+pub struct Assembled {
+    /// What `app()` takes.
+    pub state: AppState,
+    /// Every store operation, counted.
+    pub store_counts: Arc<CountingStore>,
+}
+
+/// Assembles the router state from its parts (used by `serve`, the demo and tests).
+pub fn assemble(parts: Parts) -> Assembled {
+    let counting = Arc::new(CountingStore::new(parts.store));
+    let metrics = Arc::new(Metrics::new(Some(counting.clone()), parts.github_metrics));
+    let service = Arc::new(Service::new(
+        counting.clone(),
+        parts.github,
+        parts.clock,
+        metrics.clone(),
+        parts.settings,
+    ));
+    Assembled {
+        state: AppState {
+            webhook_secret: Arc::new(parts.webhook_secret),
+            service,
+            metrics,
+        },
+        store_counts: counting,
+    }
+}
 
 /// Runs `tfpilot serve` until SIGTERM or Ctrl-C.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let Some(_secret) = args.webhook_secret.filter(|s| !s.is_empty()) else {
+    let Some(secret) = args.webhook_secret.filter(|s| !s.is_empty()) else {
         anyhow::bail!(
             "no webhook secret: set TFPILOT_WEBHOOK_SECRET (or --webhook-secret) to the secret configured on the GitHub App"
         );
     };
-    anyhow::bail!("serve is being assembled")
+    let Some(app_id) = args.app_id else {
+        anyhow::bail!("no GitHub App id: set TFPILOT_APP_ID (or --app-id)");
+    };
+    init_logging(args.log_format);
+    crate::github::install_crypto_provider();
+    let credentials = match (&args.private_key_path, args.private_key) {
+        (Some(path), _) => AppCredentials::from_pem_file(app_id, path)
+            .with_context(|| format!("reading the App's private key from {}", path.display()))?,
+        (None, Some(pem)) => AppCredentials::from_pem(app_id, &SecretString::from(pem))
+            .context("reading the App's private key from TFPILOT_PRIVATE_KEY")?,
+        (None, None) => anyhow::bail!(
+            "no GitHub App private key: set TFPILOT_PRIVATE_KEY_PATH (or --private-key-path) to the PEM file, or TFPILOT_PRIVATE_KEY to its contents"
+        ),
+    };
+    let client =
+        GitHubClient::new(GitHubConfig::new(credentials).with_api_url(&args.github_api_url))
+            .context("setting up the GitHub client")?;
+    let github_metrics = client.metrics();
+    let store = open_store(&args.store)
+        .await
+        .with_context(|| format!("opening the store {}", args.store))?;
+    let assembled = assemble(Parts {
+        webhook_secret: SecretString::from(secret),
+        store,
+        github: Arc::new(client),
+        github_metrics: Some(github_metrics),
+        clock: Arc::new(SystemClock),
+        settings: Settings {
+            debug_webhooks: std::env::var("DEBUG_WEBHOOKS").is_ok_and(|v| v == "1"),
+        },
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(listen = %args.listen, store = %args.store, api = %args.github_api_url, "tfpilot serving");
+    axum::serve(listener, app(assembled.state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("tfpilot stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C: the server then stops accepting and finishes
+/// the deliveries in flight.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }

@@ -319,6 +319,10 @@ pub struct Request {
     /// The module inputs as validated from the form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Map<String, Value>>,
+    /// The GitHub App installation that reaches the repository (for work that
+    /// starts without a webhook: reconciliation, drift, queued dispatches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<u64>,
     /// Owner of the infrastructure repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_owner: Option<String>,
@@ -393,6 +397,7 @@ impl Request {
             environment: None,
             module: None,
             config: None,
+            installation_id: None,
             target_owner: None,
             target_repo: None,
             target_base: None,

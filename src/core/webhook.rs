@@ -261,6 +261,9 @@ pub struct PullRequest {
     /// The merge commit (or test merge commit while open).
     #[serde(default)]
     pub merge_commit_sha: Option<String>,
+    /// When GitHub last changed the PR.
+    #[serde(default)]
+    pub updated_at: Option<String>,
     /// The PR's author.
     pub user: User,
     /// The head branch.

@@ -1,12 +1,20 @@
 //! Prometheus metrics for `/metrics`.
 
+use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+use crate::github::GitHubMetrics;
+use crate::store::CountingStore;
+use crate::store::counting::StoreMetrics;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -19,50 +27,26 @@ pub struct DeliveryLabels {
     pub outcome: String,
 }
 
-/// Labels of a store operation counter.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StoreOpLabels {
-    /// get, create, replace, delete, list.
-    pub op: String,
-    /// ok, not_found, precondition_failed, error.
-    pub outcome: String,
-}
-
-/// Labels of a GitHub call counter.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct GitHubCallLabels {
-    /// HTTP method.
-    pub method: String,
-    /// The route template, e.g. `/repos/{owner}/{repo}/issues/{issue_number}/comments`.
-    pub route: String,
-    /// HTTP status, or `error` when no response arrived.
-    pub status: String,
-}
-
 /// Every metric tfpilot exports.
 pub struct Metrics {
     registry: Registry,
+    root: Registry,
     /// Deliveries by event and outcome.
     pub deliveries: Family<DeliveryLabels, Counter>,
     /// Time from receiving a delivery to answering it.
     pub delivery_seconds: Histogram,
-    /// Store operations by kind and outcome.
-    pub store_ops: Family<StoreOpLabels, Counter>,
-    /// GitHub API calls by route and status.
-    pub github_calls: Family<GitHubCallLabels, Counter>,
-    /// The last `x-ratelimit-remaining` GitHub reported (-1 before the first call).
-    pub github_rate_limit_remaining: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(None, None)
     }
 }
 
 impl Metrics {
-    /// Creates the metrics and registers them.
-    pub fn new() -> Self {
+    /// Creates the metrics; store operations and GitHub calls are read from
+    /// their own counters at scrape time.
+    pub fn new(store: Option<Arc<CountingStore>>, github: Option<Arc<GitHubMetrics>>) -> Self {
         let mut registry = Registry::with_prefix("tfpilot");
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
@@ -78,32 +62,20 @@ impl Metrics {
             "Time to process a webhook delivery",
             delivery_seconds.clone(),
         );
-        let store_ops = Family::<StoreOpLabels, Counter>::default();
-        registry.register(
-            "store_operations",
-            "Store operations by kind and outcome",
-            store_ops.clone(),
-        );
-        let github_calls = Family::<GitHubCallLabels, Counter>::default();
-        registry.register(
-            "github_calls",
-            "GitHub API calls by route and status",
-            github_calls.clone(),
-        );
-        let github_rate_limit_remaining = Gauge::<i64, AtomicI64>::default();
-        github_rate_limit_remaining.set(-1);
-        registry.register(
-            "github_rate_limit_remaining",
-            "The last x-ratelimit-remaining GitHub reported",
-            github_rate_limit_remaining.clone(),
-        );
+        // The store collector names itself `tfpilot_store_operations`: register it
+        // on the unprefixed root.
+        let mut root = Registry::default();
+        if let Some(store) = store {
+            root.register_collector(Box::new(StoreMetrics(store)));
+        }
+        if let Some(github) = github {
+            root.register_collector(Box::new(GitHubCollector(github)));
+        }
         Metrics {
             registry,
+            root,
             deliveries,
             delivery_seconds,
-            store_ops,
-            github_calls,
-            github_rate_limit_remaining,
         }
     }
 
@@ -113,27 +85,6 @@ impl Metrics {
             .get_or_create(&DeliveryLabels {
                 event: event.to_string(),
                 outcome: outcome.to_string(),
-            })
-            .inc();
-    }
-
-    /// Counts one store operation.
-    pub fn store_op(&self, op: &str, outcome: &str) {
-        self.store_ops
-            .get_or_create(&StoreOpLabels {
-                op: op.to_string(),
-                outcome: outcome.to_string(),
-            })
-            .inc();
-    }
-
-    /// Counts one GitHub call.
-    pub fn github_call(&self, method: &str, route: &str, status: &str) {
-        self.github_calls
-            .get_or_create(&GitHubCallLabels {
-                method: method.to_string(),
-                route: route.to_string(),
-                status: status.to_string(),
             })
             .inc();
     }
@@ -152,10 +103,61 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.root);
+        let _ = prometheus_client::encoding::text::encode_eof(&mut out);
         out
     }
 }
 
 /// Shared handle to the metrics.
 pub type SharedMetrics = Arc<Metrics>;
+
+/// Exports the GitHub client's call counters.
+#[derive(Debug)]
+struct GitHubCollector(Arc<GitHubMetrics>);
+
+impl Collector for GitHubCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let snapshot = self.0.snapshot();
+        let mut family = encoder.encode_descriptor(
+            "tfpilot_github_calls",
+            "GitHub API calls by method, route template and status (0 = no answer).",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for call in &snapshot.calls {
+            let labels = [
+                ("method", call.method.clone()),
+                ("route", call.route.to_string()),
+                ("status", call.status.to_string()),
+            ];
+            ConstCounter::new(call.count).encode(family.encode_family(&labels)?)?;
+        }
+        let retries = encoder.encode_descriptor(
+            "tfpilot_github_retries",
+            "GitHub calls that were retries.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        ConstCounter::new(snapshot.retries).encode(retries)?;
+        let tokens = encoder.encode_descriptor(
+            "tfpilot_github_token_requests",
+            "Installation tokens requested.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        ConstCounter::new(snapshot.token_requests).encode(tokens)?;
+        let remaining = encoder.encode_descriptor(
+            "tfpilot_github_rate_limit_remaining",
+            "The last x-ratelimit-remaining GitHub reported (-1 before the first call).",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        let value = snapshot
+            .rate_limit_remaining
+            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        ConstGauge::new(value).encode(remaining)?;
+        Ok(())
+    }
+}

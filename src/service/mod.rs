@@ -1,4 +1,31 @@
 //! Event handlers: facts in, effects out.
+//!
+//! One free function per event (in the submodules), all taking the [`Service`]:
+//! the store's typed repositories, the GitHub client, the clock and the
+//! metrics. Handlers decide first whether a delivery is tfpilot's business
+//! without touching the store, then deduplicate by delivery id, patch facts
+//! through the pure core under the guard rules, and record the delivery only
+//! after its facts are stored (a crash in between means the redelivery is
+//! processed again, harmlessly, because every patch is idempotent).
+
+pub mod clock;
+pub mod dispatch;
+pub mod pull_request;
+pub mod repo_config;
+pub mod workflow_run;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+use crate::core::webhook::{Event, InstallationEvent, Repository};
+use crate::github::{GitHub, GitHubError, Repo};
+use crate::http::metrics::Metrics;
+use crate::store::{
+    Deliveries, EnvLocks, Markers, RequestIndex, Requests, RunIndex, Store, StoreError,
+};
+pub use clock::{Clock, FakeClock, SystemClock};
 
 /// What handling a delivery amounted to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,31 +53,279 @@ impl Outcome {
             Outcome::Unsupported => "unsupported",
         }
     }
+
+    /// `Processed` when `saved`, else `Unchanged`.
+    pub fn saved(saved: bool) -> Outcome {
+        if saved {
+            Outcome::Processed
+        } else {
+            Outcome::Unchanged
+        }
+    }
 }
 
-/// An internal failure while handling a delivery (logged, answered with 500).
+/// An internal failure while handling a delivery (logged, answered with 500 so
+/// GitHub records the failure and the delivery can be redelivered).
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// The store failed.
-    #[error("store: {0}")]
-    Store(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A GitHub call failed.
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    /// The payload lacks something this handler needs.
+    #[error("delivery lacks {0}")]
+    Incomplete(&'static str),
+}
+
+/// Process-wide settings of the handlers.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `DEBUG_WEBHOOKS=1`: log the seed's resolution lines.
+    pub debug_webhooks: bool,
 }
 
 /// The event handlers and what they need.
-pub struct Service {}
+pub struct Service {
+    /// The raw store (readiness checks).
+    pub store: Arc<dyn Store>,
+    /// Request documents.
+    pub requests: Requests,
+    /// Run id → request id.
+    pub run_index: RunIndex,
+    /// Processed delivery ids.
+    pub deliveries: Deliveries,
+    /// PR/issue → request id.
+    pub index: RequestIndex,
+    /// Environment locks and queues.
+    pub locks: EnvLocks,
+    /// Once-markers.
+    pub markers: Markers,
+    /// GitHub.
+    pub github: Arc<dyn GitHub>,
+    /// The clock (fake in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Settings.
+    pub settings: Settings,
+    /// `.github/tfpilot.yml` per repository, read at the default branch.
+    pub repo_configs: repo_config::ConfigCache,
+    /// Run index entries never change once written: remember them.
+    run_index_cache: Mutex<HashMap<(String, u64), String>>,
+}
 
 impl Service {
+    /// Builds the service over a store and a GitHub client.
+    pub fn new(
+        store: Arc<dyn Store>,
+        github: Arc<dyn GitHub>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+    ) -> Service {
+        Service {
+            requests: Requests::new(store.clone()),
+            run_index: RunIndex::new(store.clone()),
+            deliveries: Deliveries::new(store.clone()),
+            index: RequestIndex::new(store.clone()),
+            locks: EnvLocks::new(store.clone()),
+            markers: Markers::new(store.clone()),
+            store,
+            github,
+            clock,
+            metrics,
+            settings,
+            repo_configs: repo_config::ConfigCache::default(),
+            run_index_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Now, by the service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     /// Handles one verified, parsed delivery.
     pub async fn handle_delivery(
         &self,
-        _delivery_id: &str,
-        _event: crate::core::webhook::Event,
+        delivery_id: &str,
+        event: Event,
     ) -> Result<Outcome, ServiceError> {
-        Ok(Outcome::Unsupported)
+        match event {
+            Event::Ping => Ok(Outcome::Unchanged),
+            Event::WorkflowRun(e) => {
+                // Decide relevance before any store access: an unrelated workflow costs nothing.
+                let Some(kind) = workflow_run::kind_of(self, &e) else {
+                    return Ok(Outcome::Ignored);
+                };
+                self.once(delivery_id, workflow_run::handle(self, &e, kind))
+                    .await
+            }
+            Event::PullRequest(e) => {
+                if !pull_request::is_relevant(&e) {
+                    return Ok(Outcome::Ignored);
+                }
+                self.once(delivery_id, pull_request::handle_pr(self, &e))
+                    .await
+            }
+            Event::PullRequestReview(e) => {
+                if !pull_request::review_is_relevant(&e) {
+                    return Ok(Outcome::Ignored);
+                }
+                self.once(delivery_id, pull_request::handle_review(self, &e))
+                    .await
+            }
+            Event::IssueComment(e) => {
+                tracing::info!(
+                    event = "webhook.not_handled_yet",
+                    delivery_id,
+                    github_event = "issue_comment",
+                    action = %e.action,
+                    issue = e.issue.number,
+                    "PR commands are not handled yet"
+                );
+                Ok(Outcome::Ignored)
+            }
+            Event::Issues(e) => {
+                tracing::info!(
+                    event = "webhook.not_handled_yet",
+                    delivery_id,
+                    github_event = "issues",
+                    action = %e.action,
+                    issue = e.issue.number,
+                    "issue-form requests are not handled yet"
+                );
+                Ok(Outcome::Ignored)
+            }
+            Event::CheckRun(e) => {
+                tracing::info!(
+                    event = "webhook.not_handled_yet",
+                    delivery_id,
+                    github_event = "check_run",
+                    action = %e.action,
+                    "check-run actions are not handled yet"
+                );
+                Ok(Outcome::Ignored)
+            }
+            Event::MergeGroup(e) => {
+                tracing::info!(
+                    event = "webhook.not_handled_yet",
+                    delivery_id,
+                    github_event = "merge_group",
+                    action = %e.action,
+                    "merge queue checks are not handled yet"
+                );
+                Ok(Outcome::Ignored)
+            }
+            Event::Installation(e) => self.once(delivery_id, self.record_installation(e)).await,
+            Event::Unsupported { .. } => Ok(Outcome::Unsupported),
+        }
     }
 
-    /// Whether the store answers.
+    /// Runs `work` unless `delivery_id` was processed before; records it after.
+    async fn once(
+        &self,
+        delivery_id: &str,
+        work: impl Future<Output = Result<Outcome, ServiceError>>,
+    ) -> Result<Outcome, ServiceError> {
+        if self.deliveries.seen(delivery_id).await? {
+            return Ok(Outcome::Duplicate);
+        }
+        let outcome = work.await?;
+        self.deliveries.record(delivery_id, self.now()).await?;
+        Ok(outcome)
+    }
+
+    async fn record_installation(&self, e: InstallationEvent) -> Result<Outcome, ServiceError> {
+        let account = e.installation.account.as_ref().map(|a| a.login.as_str());
+        tracing::info!(
+            event = "installation",
+            github_event = %e.event,
+            action = %e.action,
+            installation_id = e.installation.id,
+            account,
+            "installation changed"
+        );
+        let name = format!(
+            "installations/{}-{}-{}",
+            e.installation.id, e.event, e.action
+        );
+        let first = self.markers.first_time(&name, self.now()).await?;
+        Ok(Outcome::saved(first))
+    }
+
+    /// Whether the store answers (for `/readyz`).
     pub async fn ready(&self) -> Result<(), ServiceError> {
+        match self.store.get("readyz-probe").await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The request id a run was indexed under, from memory or the store.
+    pub async fn indexed_request(
+        &self,
+        kind: &str,
+        run_id: u64,
+    ) -> Result<Option<String>, ServiceError> {
+        let key = (kind.to_string(), run_id);
+        if let Some(id) = self
+            .run_index_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(Some(id.clone()));
+        }
+        let found = self.run_index.request_id(kind, run_id).await?;
+        if let Some(id) = &found {
+            self.remember_run(kind, run_id, id);
+        }
+        Ok(found)
+    }
+
+    /// Writes the run index (first writer wins) and remembers it.
+    pub async fn index_run(
+        &self,
+        kind: &str,
+        run_id: u64,
+        request_id: &str,
+    ) -> Result<(), ServiceError> {
+        self.run_index
+            .put(kind, run_id, request_id, self.now())
+            .await?;
+        self.remember_run(kind, run_id, request_id);
         Ok(())
     }
+
+    fn remember_run(&self, kind: &str, run_id: u64, request_id: &str) {
+        let mut cache = self
+            .run_index_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Bounded: the index is the truth, the cache only saves reads.
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert((kind.to_string(), run_id), request_id.to_string());
+    }
+}
+
+/// The repository of a payload, reached through the delivery's installation.
+pub fn repo_of(repository: &Repository, installation: Option<u64>) -> Option<Repo> {
+    Some(Repo::new(
+        installation?,
+        repository.owner.login.clone(),
+        repository.name.clone(),
+    ))
+}
+
+/// Parses GitHub's RFC 3339 timestamps.
+pub fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }

@@ -315,3 +315,24 @@ async fn a_request_life_through_the_real_client() {
         ]
     );
 }
+
+#[tokio::test]
+async fn long_comment_threads_come_back_whole_through_pagination() {
+    let (sim, gh, repo) = setup().await;
+    let issue = sim
+        .open_issue("acme/infra", "alice", "Busy", "", &[])
+        .expect("issue");
+    for i in 0..250 {
+        sim.comment("acme/infra", issue, "alice", &format!("comment {i}"))
+            .expect("comment");
+    }
+    let comments = gh.list_comments(&repo, issue).await.expect("list");
+    assert_eq!(comments.len(), 250);
+    assert_eq!(comments[249].body, "comment 249");
+    let pages = sim
+        .calls()
+        .iter()
+        .filter(|c| c.route == "/repos/{owner}/{repo}/issues/{issue_number}/comments")
+        .count();
+    assert_eq!(pages, 3, "100 per page, following the Link header");
+}

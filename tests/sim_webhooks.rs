@@ -457,3 +457,26 @@ async fn merging_a_pr_that_says_closes_closes_the_issue() {
     );
     assert_eq!(last.2["issue"]["number"], json!(issue));
 }
+
+#[tokio::test]
+async fn deliveries_reach_a_url_over_http() {
+    let sim = Simulator::start(SimConfig::for_tests()).await.unwrap();
+    sim.create_repo(RepoSpec::new(REPO)).unwrap();
+    let inbox: Inbox = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/github", listener.local_addr().unwrap());
+    let app = receiver(inbox.clone(), 202);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    sim.set_webhook_target(WebhookTarget::Url(url));
+    sim.open_issue(REPO, "alice", "over the wire", "", &[])
+        .unwrap();
+    sim.quiesce().await.unwrap();
+    let got = inbox.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].headers["x-github-event"], "issues");
+    assert_eq!(
+        got[0].headers["x-hub-signature-256"].to_str().unwrap(),
+        signature(b"sim-webhook-secret", &got[0].body)
+    );
+    assert_eq!(sim.deliveries()[0].status_code, Some(202));
+}

@@ -89,7 +89,30 @@ impl Shared {
         let (owner, name) = (owner.to_string(), name.to_string());
         tokio::spawn(async move {
             tokio::time::sleep(queued).await;
-            shared.world().step_run(&owner, &name, id);
+            // a run waiting on its concurrency group polls until it may start (or is cancelled)
+            loop {
+                let (stepped, status) = {
+                    let mut w = shared.world();
+                    let stepped = w.step_run(&owner, &name, id);
+                    let status = w
+                        .repo(&owner, &name)
+                        .and_then(|r| r.runs.get(&id))
+                        .map(|r| r.status.clone());
+                    (stepped, status)
+                };
+                match (stepped.as_deref(), status.as_deref()) {
+                    (Some("in_progress"), _) => break,
+                    (_, Some("completed")) | (_, None) => {
+                        shared
+                            .activity
+                            .runs_in_flight
+                            .fetch_sub(1, Ordering::SeqCst);
+                        shared.activity.touch();
+                        return;
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
             tokio::time::sleep(running).await;
             shared.world().step_run(&owner, &name, id);
             shared
@@ -361,6 +384,16 @@ impl Simulator {
                 message: format!("no workflow run {id}"),
             })?;
         while w.step_run(&o, &n, id).is_some() {}
+        let status = w
+            .repo(&o, &n)
+            .and_then(|r| r.runs.get(&id))
+            .map(|r| r.status.clone());
+        if status.as_deref() != Some("completed") {
+            return Err(SimError::Refused {
+                status: 409,
+                message: format!("workflow run {id} is waiting for its concurrency group"),
+            });
+        }
         Ok(())
     }
 

@@ -48,6 +48,7 @@
 mod actions;
 mod app;
 mod checks;
+mod concurrency;
 mod faults;
 mod git;
 mod gitdata;

@@ -154,6 +154,7 @@ pub(crate) struct WorkflowDef {
     /// input name → (required, default)
     pub inputs: BTreeMap<String, (bool, Option<String>)>,
     pub job_name: String,
+    pub concurrency: Option<super::concurrency::ConcurrencyDef>,
 }
 
 fn yaml_scalar(v: &Yaml) -> Option<String> {
@@ -175,6 +176,7 @@ pub(crate) fn parse_workflow(text: &str) -> Option<WorkflowDef> {
     let mut def = WorkflowDef {
         name: get("name").and_then(yaml_scalar),
         run_name: get("run-name").and_then(yaml_scalar),
+        concurrency: super::concurrency::parse_concurrency(get("concurrency")),
         ..Default::default()
     };
     match on {
@@ -349,6 +351,10 @@ impl World {
             Some(t) => render_run_name(t, &effective, &branch, actor),
             None => def.name.clone().unwrap_or_else(|| path.clone()),
         };
+        let workflow_name = def.name.clone().unwrap_or_else(|| path.clone());
+        let group = def.concurrency.as_ref().map(|c| {
+            super::concurrency::render_group(c, &workflow_name, &effective, &branch, actor)
+        });
         let repo = self.repo_mut(owner, name).ok_or_else(ApiError::not_found)?;
         let counter = repo.run_numbers.entry(workflow_id).or_insert(0);
         *counter += 1;
@@ -372,6 +378,7 @@ impl World {
                 suite_id,
                 job_id,
                 job_name: def.job_name.clone(),
+                group,
                 inputs: effective,
                 created_at: now,
                 updated_at: now,
@@ -387,6 +394,7 @@ impl World {
             run_id: id,
         });
         self.emit_run(owner, name, id, "requested");
+        self.join_group(owner, name, id);
         Ok(id)
     }
 
@@ -469,6 +477,7 @@ impl World {
     pub(crate) fn step_run(&mut self, owner: &str, name: &str, id: u64) -> Option<String> {
         let run = self.repo(owner, name)?.runs.get(&id)?.clone();
         match run.status.as_str() {
+            "pending" if !self.may_start(owner, name, id) => None,
             "queued" | "waiting" | "pending" | "requested" => {
                 let r = self.repo_mut(owner, name)?.runs.get_mut(&id)?;
                 r.status = "in_progress".to_string();
@@ -527,6 +536,7 @@ impl World {
         r.updated_at = Utc::now();
         r.run_started_at = Utc::now();
         self.emit_run(owner, name, id, "requested");
+        self.join_group(owner, name, id);
         Ok(())
     }
 

@@ -154,6 +154,8 @@ pub(crate) struct Run {
     pub suite_id: u64,
     pub job_id: u64,
     pub job_name: String,
+    /// The run's concurrency group, if its workflow has one.
+    pub group: Option<super::concurrency::RunGroup>,
     pub inputs: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -2,7 +2,7 @@
 //! workflow dispatch and runs, artifacts, git data, and what tests read back.
 
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tfpilot::sim::{
@@ -408,7 +408,6 @@ async fn automatic_mode_runs_to_completion_and_quiesce_waits_for_it() {
     };
     let sim = sim_with(config).await;
     let api = Api::new(&sim);
-    let start = Instant::now();
     api.send(
         reqwest::Method::POST,
         &format!("/repos/{REPO}/actions/workflows/tfpilot-plan.yml/dispatches"),
@@ -416,10 +415,6 @@ async fn automatic_mode_runs_to_completion_and_quiesce_waits_for_it() {
     )
     .await;
     sim.quiesce().await.unwrap();
-    assert!(
-        start.elapsed() >= Duration::from_millis(90),
-        "quiesce waited for the run"
-    );
     let run = &sim.workflow_runs(REPO)[0];
     assert_eq!(
         (run.status.as_str(), run.conclusion.as_deref()),

@@ -27,7 +27,11 @@
 //!   each announces the webhooks GitHub would.
 //! - Workflows: `script_workflow`, `script_workflow_for_request`, `script_workflow_with`;
 //!   [`WorkflowMode::Manual`] with `advance_workflows` / `complete_run`, or
-//!   [`WorkflowMode::Auto`].
+//!   [`WorkflowMode::Auto`]. Dispatch reads the workflow file at the dispatched ref
+//!   (`name`, `run-name`, `workflow_dispatch.inputs`, `concurrency`), refuses unknown or
+//!   missing inputs like GitHub, and applies concurrency groups (`pending` runs,
+//!   `queue: max`, `cancel-in-progress`, and GitHub's default of cancelling an older
+//!   pending run).
 //! - Faults: `fail_calls`, `fail_fraction`, `clear_call_faults`, `set_delivery_faults`,
 //!   `fault_next_delivery`.
 //! - Inspection: `comments`, `issue`, `pull`/`pulls`, `branches`, `file`, `paths`,

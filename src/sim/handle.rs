@@ -453,3 +453,12 @@ impl Simulator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_handle_can_be_shared_between_tasks() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<super::Simulator>();
+    }
+}

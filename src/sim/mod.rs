@@ -183,7 +183,7 @@ impl SimConfig {
             legacy_dispatch: false,
             stateless_tokens: false,
             quiesce_timeout: Duration::from_secs(30),
-            quiesce_settle: Duration::from_millis(50),
+            quiesce_settle: Duration::from_millis(100),
         }
     }
 }

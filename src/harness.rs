@@ -23,8 +23,8 @@ use crate::init::TEMPLATE_FILES;
 use crate::serve::{Parts, assemble};
 use crate::service::{FakeClock, Settings};
 use crate::sim::{
-    ArtifactSpec, RepoSpec, RunInfo, Script, SimConfig, SimError, Simulator, TEST_APP_PRIVATE_KEY_PEM,
-    WebhookTarget, WorkflowMode,
+    ArtifactSpec, RepoSpec, RunInfo, Script, SimConfig, SimError, Simulator,
+    TEST_APP_PRIVATE_KEY_PEM, WebhookTarget, WorkflowMode,
 };
 use crate::store::{CountingStore, MemoryStore, Store};
 
@@ -67,7 +67,10 @@ impl Default for HarnessOptions {
         HarnessOptions {
             store: None,
             workflow_mode: WorkflowMode::Manual,
-            now: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).single().unwrap_or_else(Utc::now),
+            now: Utc
+                .with_ymd_and_hms(2026, 11, 25, 9, 0, 0)
+                .single()
+                .unwrap_or_else(Utc::now),
             default_scripts: true,
             seed: 7,
         }
@@ -161,7 +164,8 @@ impl Harness {
 
 /// The seeded infrastructure repository: config, workflows, forms, one module.
 pub fn infra_repo_spec() -> Result<RepoSpec, HarnessError> {
-    let config = RepoConfig::parse(EXAMPLE_CONFIG).map_err(|e| HarnessError::Config(e.to_string()))?;
+    let config =
+        RepoConfig::parse(EXAMPLE_CONFIG).map_err(|e| HarnessError::Config(e.to_string()))?;
     let mut spec = RepoSpec::new(INFRA_REPO);
     for file in TEMPLATE_FILES {
         spec = spec.file(file.path, file.contents);
@@ -174,7 +178,10 @@ pub fn infra_repo_spec() -> Result<RepoSpec, HarnessError> {
         .file("modules/s3-bucket/variables.tf", S3_MODULE_VARIABLES)
         .file("envs/dev/main.tf", &env_root("dev"))
         .file("envs/prod/main.tf", &env_root("prod"))
-        .file("README.md", "# acme/infra\n\nInfrastructure, requested through tfpilot.\n");
+        .file(
+            "README.md",
+            "# acme/infra\n\nInfrastructure, requested through tfpilot.\n",
+        );
     Ok(spec)
 }
 
@@ -272,7 +279,10 @@ fn request_of(run: &RunInfo) -> &str {
 /// A successful plan run whose artifact plans `action` on the request's module.
 pub fn plan_script(run: &RunInfo, action: &str) -> Script {
     let plan = sample_plan(request_of(run), action);
-    let text = format!("Terraform will perform the following actions:\n\n  # module.{}.aws_s3_bucket.this will be {action}d\n", crate::core::ids::module_name(request_of(run)));
+    let text = format!(
+        "Terraform will perform the following actions:\n\n  # module.{}.aws_s3_bucket.this will be {action}d\n",
+        crate::core::ids::module_name(request_of(run))
+    );
     Script::success().with_artifact(ArtifactSpec::new(
         contract::PLAN.artifact.name,
         &[

@@ -63,30 +63,33 @@ fn parse_args() -> Result<Args, String> {
 
 const SECRET: &str = "sim-webhook-secret";
 
-fn run_payload(
+/// One `workflow_run` delivery to send.
+struct RunEvent<'a> {
     run_id: u64,
-    request_id: &str,
-    name: &str,
-    title: &str,
-    action: &str,
-    status: &str,
-    conclusion: Option<&str>,
-    updated: &str,
-) -> Value {
+    request_id: &'a str,
+    name: &'a str,
+    title: &'a str,
+    action: &'a str,
+    status: &'a str,
+    conclusion: Option<&'a str>,
+    updated: &'a str,
+}
+
+fn run_payload(e: &RunEvent<'_>) -> Value {
     json!({
-        "action": action,
+        "action": e.action,
         "workflow_run": {
-            "id": run_id,
-            "name": name,
-            "display_title": title,
-            "status": status,
-            "conclusion": conclusion,
-            "head_branch": format!("request/{request_id}"),
+            "id": e.run_id,
+            "name": e.name,
+            "display_title": e.title,
+            "status": e.status,
+            "conclusion": e.conclusion,
+            "head_branch": format!("request/{}", e.request_id),
             "head_sha": "0123456789abcdef0123456789abcdef01234567",
             "run_attempt": 1,
-            "updated_at": updated,
+            "updated_at": e.updated,
             "created_at": "2026-11-25T09:00:00Z",
-            "html_url": format!("https://github.com/acme/infra/actions/runs/{run_id}"),
+            "html_url": format!("https://github.com/acme/infra/actions/runs/{}", e.run_id),
             "event": "workflow_dispatch",
         },
         "repository": {

@@ -225,16 +225,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "ignorable" => {
                 let bodies = (0..args.count)
                     .map(|i| {
-                        let p = run_payload(
-                            i as u64 + 1,
-                            "x",
-                            "CI",
-                            "Bump serde",
-                            "completed",
-                            "completed",
-                            Some("success"),
-                            "2026-11-25T09:01:00Z",
-                        );
+                        let p = run_payload(&RunEvent {
+                            run_id: i as u64 + 1,
+                            request_id: "x",
+                            name: "CI",
+                            title: "Bump serde",
+                            action: "completed",
+                            status: "completed",
+                            conclusion: Some("success"),
+                            updated: "2026-11-25T09:01:00Z",
+                        });
                         (
                             "workflow_run".to_string(),
                             serde_json::to_vec(&p).expect("json"),
@@ -280,16 +280,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     for r in 0..requests {
                         let id = format!("req_dev_s3-bucket_{:06}", r);
                         let run_id = 1_000_000 + r as u64;
-                        let p = run_payload(
-                            run_id,
-                            &id,
-                            "tfpilot plan",
-                            &format!("tfpilot plan {id} nonce{r}"),
-                            action,
-                            status,
-                            conclusion,
-                            at,
-                        );
+                        let title = format!("tfpilot plan {id} nonce{r}");
+                        let p = run_payload(&RunEvent {
+                            run_id: run_id,
+                            request_id: &id,
+                            name: "tfpilot plan",
+                            title: &title,
+                            action: action,
+                            status: status,
+                            conclusion: conclusion,
+                            updated: at,
+                        });
                         bodies.push((
                             "workflow_run".to_string(),
                             serde_json::to_vec(&p).expect("json"),

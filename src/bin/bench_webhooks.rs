@@ -282,13 +282,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let run_id = 1_000_000 + r as u64;
                         let title = format!("tfpilot plan {id} nonce{r}");
                         let p = run_payload(&RunEvent {
-                            run_id: run_id,
+                            run_id,
                             request_id: &id,
                             name: "tfpilot plan",
                             title: &title,
-                            action: action,
-                            status: status,
-                            conclusion: conclusion,
+                            action,
+                            status,
+                            conclusion,
                             updated: at,
                         });
                         bodies.push((

@@ -16,11 +16,12 @@ use tower::ServiceExt;
 
 use tfpilot::core::contract::inputs;
 use tfpilot::core::ids::RequestId;
-use tfpilot::core::request::{Request, WorkflowKind};
+use tfpilot::core::request::{PrFacts, Request, WorkflowKind};
 use tfpilot::github::{AppCredentials, GitHub, GitHubClient, GitHubConfig, Repo};
 use tfpilot::render::{LIFECYCLE_CHECK_NAME, PLAN_CHECK_NAME, marker};
 use tfpilot::serve::{Parts, assemble};
 use tfpilot::service::dispatch::{Dispatched, dispatch};
+use tfpilot::service::effects::sync_effects;
 use tfpilot::service::{FakeClock, Service, Settings};
 use tfpilot::sim::{
     ArtifactSpec, CheckRunView, CommentView, Script, SimConfig, Simulator,
@@ -53,6 +54,31 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Harness {
+        let h = Harness::start_empty().await;
+        h.svc
+            .requests
+            .create(&h.new_request())
+            .await
+            .expect("request stored");
+        h
+    }
+
+    /// The request document tfpilot would have stored when it opened the PR.
+    fn new_request(&self) -> Request {
+        let mut request = Request::new(&RequestId::parse(ID).expect("id"));
+        request.requester = Some("alice".into());
+        request.environment = Some("dev".into());
+        request.module = Some("bucket".into());
+        request.installation_id = Some(self.sim.installation_id());
+        request.target_owner = Some("acme".into());
+        request.target_repo = Some("infra".into());
+        request.target_base = Some("main".into());
+        request.branch_name = Some(format!("request/{ID}"));
+        request
+    }
+
+    /// A simulator with the repository and tfpilot wired to it, and no request stored.
+    async fn start_empty() -> Harness {
         let config = SimConfig::for_tests();
         let app_id = config.app_id;
         let sim = Simulator::start(config).await.expect("simulator");
@@ -69,13 +95,14 @@ impl Harness {
                 ),
         )
         .expect("repo");
+        let base_url = sim.base_url().to_string();
         let client = || {
             let credentials = AppCredentials::from_pem(
                 app_id,
                 &SecretString::from(TEST_APP_PRIVATE_KEY_PEM.to_string()),
             )
             .expect("pem");
-            GitHubClient::new(GitHubConfig::new(credentials).with_api_url(sim.base_url()))
+            GitHubClient::new(GitHubConfig::new(credentials).with_api_url(&base_url))
                 .expect("client")
         };
         let faults = Arc::new(FaultStore::new(Arc::new(MemoryStore::new())));
@@ -94,22 +121,13 @@ impl Harness {
         let app = tfpilot::http::app(assembled.state);
         sim.set_webhook_target(WebhookTarget::Router(app.clone()));
         let repo = Repo::new(sim.installation_id(), "acme", "infra");
-        let mut request = Request::new(&RequestId::parse(ID).expect("id"));
-        request.requester = Some("alice".into());
-        request.environment = Some("dev".into());
-        request.module = Some("bucket".into());
-        request.installation_id = Some(sim.installation_id());
-        request.target_owner = Some("acme".into());
-        request.target_repo = Some("infra".into());
-        request.target_base = Some("main".into());
-        request.branch_name = Some(format!("request/{ID}"));
-        svc.requests.create(&request).await.expect("request stored");
+        let client = client();
         Harness {
             sim,
             app,
             svc,
             faults,
-            client: client(),
+            client,
             repo,
         }
     }
@@ -217,37 +235,65 @@ impl Harness {
         self.sim.pull(REPO, pr).expect("pr").head_sha
     }
 
-    fn write_count(&self) -> usize {
-        self.sim.write_calls().len()
+    /// Where the write log and the request's timeline stand now.
+    async fn mark(&self) -> Mark {
+        Mark {
+            writes: self.sim.write_calls().len(),
+            timeline: self.request().await.timeline.len(),
+        }
+    }
+
+    /// What happened since `mark`: GitHub writes, and saved fact changes (each
+    /// appends one timeline line).
+    async fn since(&self, name: &str, mark: Mark) -> Step {
+        Step {
+            name: name.to_string(),
+            writes: self.sim.write_calls()[mark.writes..]
+                .iter()
+                .map(|c| (c.method.clone(), c.path.clone()))
+                .collect(),
+            saved: self.request().await.timeline.len() - mark.timeline,
+        }
     }
 }
 
-/// The comment and check-run writes made since call `from` of the write log:
-/// `(method, concrete path)`.
-fn writes_since(h: &Harness, from: usize) -> Vec<(String, String)> {
-    h.sim.write_calls()[from..]
-        .iter()
-        .map(|c| (c.method.clone(), c.path.clone()))
-        .collect()
+struct Mark {
+    writes: usize,
+    timeline: usize,
 }
 
-/// At most one PATCH per comment and per check run among `writes`, and only
-/// comment/check-run/dispatch writes at all.
-fn assert_at_most_one_patch_each(step: &str, writes: &[(String, String)]) {
+#[derive(Debug)]
+struct Step {
+    name: String,
+    /// `(method, path)` of each GitHub write.
+    writes: Vec<(String, String)>,
+    /// Saved fact changes.
+    saved: usize,
+}
+
+/// Per comment and per check run, at most one PATCH per saved change; and no
+/// GitHub writes but comments, check runs and dispatches.
+fn assert_at_most_one_patch_per_change(step: &Step) {
     let mut patches: BTreeMap<&str, usize> = BTreeMap::new();
-    for (method, path) in writes {
+    for (method, path) in &step.writes {
         assert!(
             path.contains("/issues/")
                 || path.contains("/check-runs")
                 || path.ends_with("/dispatches"),
-            "{step}: unexpected write {method} {path}"
+            "{}: unexpected write {method} {path}",
+            step.name
         );
         if method == "PATCH" {
             *patches.entry(path).or_default() += 1;
         }
     }
     for (path, n) in patches {
-        assert!(n <= 1, "{step}: {n} PATCHes of {path}: {writes:#?}");
+        assert!(
+            n <= step.saved,
+            "{}: {n} PATCHes of {path} for {} saved changes: {step:#?}",
+            step.name,
+            step.saved
+        );
     }
 }
 
@@ -255,38 +301,38 @@ fn assert_at_most_one_patch_each(step: &str, writes: &[(String, String)]) {
 async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow_it() {
     let h = Harness::start().await;
     h.script_plan_with_artifact();
-    let mut steps: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let mut steps: Vec<Step> = Vec::new();
 
     // The PR opens: the comment and both check runs are created.
-    let from = h.write_count();
+    let from = h.mark().await;
     let pr = h.open_pr().await;
     let head = h.head(pr);
     let first = h.sticky(pr);
     assert!(first.body.contains("No plan yet"), "{}", first.body);
     assert_eq!(h.check(PLAN_CHECK_NAME, &head).status, "queued");
-    steps.push(("pr opened".into(), writes_since(&h, from)));
+    steps.push(h.since("pr opened", from).await);
 
     // Plan dispatched: planning, the plan check queued.
-    let from = h.write_count();
+    let from = h.mark().await;
     h.dispatch(WorkflowKind::Plan, &format!("request/{ID}"), &[])
         .await;
-    steps.push(("plan dispatched".into(), writes_since(&h, from)));
+    steps.push(h.since("plan dispatched", from).await);
     let plan_check = h.check(PLAN_CHECK_NAME, &head);
     assert_eq!(plan_check.status, "queued");
     assert_eq!(plan_check.title.as_deref(), Some("Plan queued"));
     assert_eq!(h.sticky(pr).id, first.id, "edited in place");
 
     // The run starts: in progress.
-    let from = h.write_count();
+    let from = h.mark().await;
     h.advance().await;
-    steps.push(("plan in progress".into(), writes_since(&h, from)));
+    steps.push(h.since("plan in progress", from).await);
     assert_eq!(h.check(PLAN_CHECK_NAME, &head).status, "in_progress");
     assert!(h.sticky(pr).body.contains("A plan is running"));
 
     // The run completes: the artifact is read, the summary shown on both.
-    let from = h.write_count();
+    let from = h.mark().await;
     h.advance().await;
-    steps.push(("plan completed".into(), writes_since(&h, from)));
+    steps.push(h.since("plan completed", from).await);
     let plan_check = h.check(PLAN_CHECK_NAME, &head);
     assert_eq!(plan_check.status, "completed");
     assert_eq!(plan_check.conclusion.as_deref(), Some("success"));
@@ -309,17 +355,20 @@ async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow
     );
 
     // Approved, then merged.
-    let from = h.write_count();
+    let from = h.mark().await;
     h.sim.approve(REPO, pr, "bob").expect("approve");
     h.settle().await;
-    steps.push(("approved".into(), writes_since(&h, from)));
+    steps.push(h.since("approved", from).await);
     let approved_title = h.check(LIFECYCLE_CHECK_NAME, &head).title;
-    assert_ne!(approved_title, lifecycle.title, "the lifecycle check moved on");
+    assert_ne!(
+        approved_title, lifecycle.title,
+        "the lifecycle check moved on"
+    );
 
-    let from = h.write_count();
+    let from = h.mark().await;
     let merge_sha = h.sim.merge_pull(REPO, pr, "bob").expect("merge");
     h.settle().await;
-    steps.push(("merged".into(), writes_since(&h, from)));
+    steps.push(h.since("merged", from).await);
     let merged = h.check(LIFECYCLE_CHECK_NAME, &head);
     assert!(
         merged.actions.iter().any(|a| a.identifier == "apply"),
@@ -328,7 +377,7 @@ async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow
 
     // An apply run (dispatched as `/tfpilot apply` will): applying, then applied.
     let fingerprint = facts.fingerprint.expect("fp").to_string();
-    let from = h.write_count();
+    let from = h.mark().await;
     h.dispatch(
         WorkflowKind::Apply,
         "main",
@@ -338,40 +387,47 @@ async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow
         ],
     )
     .await;
-    steps.push(("apply dispatched".into(), writes_since(&h, from)));
+    steps.push(h.since("apply dispatched", from).await);
     for step in ["apply in progress", "apply completed"] {
-        let from = h.write_count();
+        let from = h.mark().await;
         h.advance().await;
-        steps.push((step.into(), writes_since(&h, from)));
+        steps.push(h.since(step, from).await);
     }
     let last = h.sticky(pr);
     assert_eq!(last.id, first.id, "one comment from start to end");
     let applied = h.check(LIFECYCLE_CHECK_NAME, &head);
-    assert_eq!(applied.conclusion.as_deref(), Some("success"), "{applied:#?}");
     assert_eq!(
-        h.sim.check_runs_named(REPO, LIFECYCLE_CHECK_NAME, &head).len(),
+        applied.conclusion.as_deref(),
+        Some("success"),
+        "{applied:#?}"
+    );
+    assert_eq!(
+        h.sim
+            .check_runs_named(REPO, LIFECYCLE_CHECK_NAME, &head)
+            .len(),
         1,
         "the lifecycle check run is updated, not repeated"
     );
 
-    for (step, writes) in &steps {
-        assert_at_most_one_patch_each(step, writes);
-    }
-    // The steps that changed what people see did send something.
-    for (step, writes) in &steps {
-        assert!(!writes.is_empty(), "{step}: nothing sent");
+    for step in &steps {
+        assert!(step.saved >= 1, "{}: no fact saved: {step:#?}", step.name);
+        assert_at_most_one_patch_per_change(step);
+        // Every step here changed what people see, so something was sent.
+        assert!(!step.writes.is_empty(), "{}: nothing sent", step.name);
     }
 
     // Replaying every delivery (as new deliveries, so none is skipped as a duplicate)
     // changes no fact, so nothing is sent.
-    let from = h.write_count();
+    let from = h.mark().await;
     let deliveries = h.sim.deliveries();
     assert!(deliveries.len() >= 8);
     for (i, d) in deliveries.iter().enumerate() {
         let status = post(&h.app, &d.event, &format!("replay-{i}"), &d.payload).await;
         assert!(status < 300, "replay of {} answered {status}", d.event);
     }
-    assert_eq!(writes_since(&h, from), Vec::new(), "replay wrote to GitHub");
+    let replay = h.since("replay", from).await;
+    assert_eq!(replay.saved, 0, "replayed deliveries change no fact");
+    assert_eq!(replay.writes, Vec::new(), "replay wrote to GitHub");
     assert_eq!(h.sticky(pr).body, last.body);
 }
 
@@ -423,49 +479,54 @@ async fn a_deleted_comment_is_created_again_on_the_next_change() {
 
 #[tokio::test]
 async fn a_crash_between_creating_the_comment_and_storing_its_id_leaves_one_comment() {
-    let h = Harness::start().await;
-    h.script_plan_with_artifact();
-    // The PR's facts are saved, then storing the sticky state fails once: the
-    // comment exists on GitHub but its id is not in the facts.
+    // The PR exists before tfpilot knows the request, so nothing is shown yet.
+    let h = Harness::start_empty().await;
+    let pr = h.open_pr().await;
+    assert!(h.bot_comments(pr).is_empty());
+    let view = h.sim.pull(REPO, pr).expect("pr");
+    let mut request = h.new_request();
+    let mut facts = PrFacts::new(pr);
+    facts.open = true;
+    facts.head_sha = Some(view.head_sha.clone());
+    request.github_mut().pr = Some(facts);
+    h.svc.requests.create(&request).await.expect("stored");
+
+    // Storing the sticky state fails for good after the comment was created: the
+    // write fails and so does the read that would tell whether it landed.
     let key = format!("requests/{ID}.json");
-    let pr = open_pr_failing_second_replace(&h, &key).await;
+    let fault = |op, action, times| Fault {
+        op,
+        key_prefix: key.clone(),
+        action,
+        times,
+    };
+    let pass = FaultAction::Delay(std::time::Duration::ZERO);
+    // Reads: the pass's own, the update's, then the check after the failed write.
+    h.faults.inject(fault(OpKind::Get, pass, 2));
+    h.faults
+        .inject(fault(OpKind::Get, FaultAction::FailBefore, 1));
+    h.faults
+        .inject(fault(OpKind::Replace, FaultAction::FailBefore, 1));
+    let crashed = sync_effects(&h.svc, ID).await;
+    assert!(crashed.is_err(), "the store failed: {crashed:?}");
+    assert!(h.faults.pending().is_empty(), "every fault was hit");
     let created = h.sticky(pr);
-    let stored = h.request().await;
-    assert!(stored.pr().is_some(), "PR facts saved");
     assert_eq!(
-        stored.sticky.and_then(|s| s.comment_id),
+        h.request().await.sticky.and_then(|s| s.comment_id),
         None,
         "the id was lost"
     );
 
     // The next change finds the comment by its marker instead of making another.
-    h.dispatch(WorkflowKind::Plan, &format!("request/{ID}"), &[])
-        .await;
+    h.sim.approve(REPO, pr, "bob").expect("approve");
+    h.settle().await;
     let after = h.sticky(pr);
     assert_eq!(after.id, created.id);
-    assert!(after.body.contains("Plan queued") || after.body.contains("plan"));
-    let stored = h.request().await;
-    assert_eq!(stored.sticky.and_then(|s| s.comment_id), Some(created.id));
-}
-
-/// Opens the PR with the second write of the request document failing (the first
-/// is the handler's PR facts, the second the effects' sticky state).
-async fn open_pr_failing_second_replace(h: &Harness, key: &str) -> u64 {
-    // FaultStore applies the first matching unspent fault: a harmless delay takes
-    // the first write, the failure the second.
-    h.faults.inject(Fault {
-        op: OpKind::Replace,
-        key_prefix: key.to_string(),
-        action: FaultAction::Delay(std::time::Duration::from_millis(1)),
-        times: 1,
-    });
-    h.faults.inject(Fault {
-        op: OpKind::Replace,
-        key_prefix: key.to_string(),
-        action: FaultAction::FailBefore,
-        times: 1,
-    });
-    h.open_pr().await
+    assert_ne!(after.body, created.body, "edited to show the approval");
+    assert_eq!(
+        h.request().await.sticky.and_then(|s| s.comment_id),
+        Some(created.id)
+    );
 }
 
 #[tokio::test]
@@ -502,9 +563,15 @@ async fn a_marker_comment_by_the_app_is_adopted_and_one_typed_by_a_person_is_not
     h.settle().await;
     let mine = h.sticky(pr);
     assert_eq!(mine.id, earlier.id, "the app's comment was adopted");
-    assert!(!mine.body.contains("an older render"), "and brought up to date");
+    assert!(
+        !mine.body.contains("an older render"),
+        "and brought up to date"
+    );
     let comments = h.sim.comments(REPO, pr);
-    let person = comments.iter().find(|c| c.id == typed).expect("still there");
+    let person = comments
+        .iter()
+        .find(|c| c.id == typed)
+        .expect("still there");
     assert!(
         person.body.ends_with("fake status"),
         "a person's comment is never edited"
@@ -545,9 +612,7 @@ async fn a_plan_without_an_artifact_is_shown_as_unreadable_and_the_request_goes_
         .iter()
         .filter(|c| c.path.ends_with("/artifacts"))
         .count();
-    tfpilot::service::effects::sync_effects(&h.svc, ID)
-        .await
-        .expect("sync");
+    sync_effects(&h.svc, ID).await.expect("sync");
     let again = h
         .sim
         .calls()
@@ -555,4 +620,53 @@ async fn a_plan_without_an_artifact_is_shown_as_unreadable_and_the_request_goes_
         .filter(|c| c.path.ends_with("/artifacts"))
         .count();
     assert_eq!(gets, again);
+}
+
+#[tokio::test]
+async fn a_saved_change_that_renders_the_same_sends_nothing_and_bursts_coalesce() {
+    let h = Harness::start().await;
+    let pr = h.open_pr().await;
+    let shown = h.sticky(pr);
+
+    // A fact the comment does not show changes: rendered again, nothing sent.
+    let from = h.mark().await;
+    let updated = h
+        .svc
+        .requests
+        .update(ID, |r| {
+            let mut next = r.clone();
+            next.extra.insert("note".into(), Value::from("not shown"));
+            Some(next)
+        })
+        .await
+        .expect("saved");
+    assert!(updated.saved);
+    tfpilot::service::effects::request_saved(&h.svc, &updated.request).await;
+    assert_eq!(h.since("invisible change", from).await.writes, Vec::new());
+
+    // A burst: one visible change, then many calls at once (as concurrent
+    // deliveries would make) cost one edit of the comment.
+    let from = h.mark().await;
+    let updated = h
+        .svc
+        .requests
+        .update(ID, |r| {
+            let mut next = r.clone();
+            next.requester = Some("carol".into());
+            Some(next)
+        })
+        .await
+        .expect("saved");
+    let calls = (0..5).map(|_| tfpilot::service::effects::request_saved(&h.svc, &updated.request));
+    futures::future::join_all(calls).await;
+    let step = h.since("burst", from).await;
+    let comment_patches = step
+        .writes
+        .iter()
+        .filter(|(m, p)| m == "PATCH" && p.contains("/issues/comments/"))
+        .count();
+    assert_eq!(comment_patches, 1, "{step:#?}");
+    let now = h.sticky(pr);
+    assert_eq!(now.id, shown.id);
+    assert!(now.body.contains("carol"), "{}", now.body);
 }

@@ -17,8 +17,9 @@ use tower::ServiceExt;
 use tfpilot::core::contract::inputs;
 use tfpilot::core::ids::RequestId;
 use tfpilot::core::request::{PrFacts, Request, WorkflowKind};
+use tfpilot::core::status::{Status, derive_status};
 use tfpilot::github::{AppCredentials, GitHub, GitHubClient, GitHubConfig, Repo};
-use tfpilot::render::{LIFECYCLE_CHECK_NAME, PLAN_CHECK_NAME, marker};
+use tfpilot::render::{LIFECYCLE_CHECK_NAME, PLAN_CHECK_NAME, headline, marker};
 use tfpilot::serve::{Parts, assemble};
 use tfpilot::service::dispatch::{Dispatched, dispatch};
 use tfpilot::service::effects::sync_effects;
@@ -235,6 +236,20 @@ impl Harness {
         self.sim.pull(REPO, pr).expect("pr").head_sha
     }
 
+    /// The derived status now, after asserting that the `tfpilot` check run on `head`
+    /// and the sticky comment both show it.
+    async fn shown_status(&self, pr: u64, head: &str) -> Status {
+        let status = derive_status(&self.request().await, self.svc.now());
+        let check = self.check(LIFECYCLE_CHECK_NAME, head);
+        assert_eq!(check.title.as_deref(), Some(headline(status)), "{check:#?}");
+        let body = self.sticky(pr).body;
+        assert!(
+            body.contains(&format!("### {}", headline(status))),
+            "{status:?}: {body}"
+        );
+        status
+    }
+
     /// Where the write log and the request's timeline stand now.
     async fn mark(&self) -> Mark {
         Mark {
@@ -302,6 +317,7 @@ async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow
     let h = Harness::start().await;
     h.script_plan_with_artifact();
     let mut steps: Vec<Step> = Vec::new();
+    let mut seen: Vec<Status> = Vec::new();
 
     // The PR opens: the comment and both check runs are created.
     let from = h.mark().await;
@@ -311,12 +327,14 @@ async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow
     assert!(first.body.contains("No plan yet"), "{}", first.body);
     assert_eq!(h.check(PLAN_CHECK_NAME, &head).status, "queued");
     steps.push(h.since("pr opened", from).await);
+    seen.push(h.shown_status(pr, &head).await);
 
     // Plan dispatched: planning, the plan check queued.
     let from = h.mark().await;
     h.dispatch(WorkflowKind::Plan, &format!("request/{ID}"), &[])
         .await;
     steps.push(h.since("plan dispatched", from).await);
+    seen.push(h.shown_status(pr, &head).await);
     let plan_check = h.check(PLAN_CHECK_NAME, &head);
     assert_eq!(plan_check.status, "queued");
     assert_eq!(plan_check.title.as_deref(), Some("Plan queued"));
@@ -326,6 +344,7 @@ async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow
     let from = h.mark().await;
     h.advance().await;
     steps.push(h.since("plan in progress", from).await);
+    seen.push(h.shown_status(pr, &head).await);
     assert_eq!(h.check(PLAN_CHECK_NAME, &head).status, "in_progress");
     assert!(h.sticky(pr).body.contains("A plan is running"));
 
@@ -333,6 +352,7 @@ async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow
     let from = h.mark().await;
     h.advance().await;
     steps.push(h.since("plan completed", from).await);
+    seen.push(h.shown_status(pr, &head).await);
     let plan_check = h.check(PLAN_CHECK_NAME, &head);
     assert_eq!(plan_check.status, "completed");
     assert_eq!(plan_check.conclusion.as_deref(), Some("success"));
@@ -348,6 +368,13 @@ async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow
     let sticky = h.sticky(pr);
     assert_eq!(sticky.id, first.id);
     assert!(sticky.body.contains(&title), "{}", sticky.body);
+    assert!(
+        sticky
+            .body
+            .contains("**Monthly cost:** \\$9.00 → \\$26.00 (+\\$17.00)"),
+        "the cost from the artifact is shown: {}",
+        sticky.body
+    );
     let lifecycle = h.check(LIFECYCLE_CHECK_NAME, &head);
     assert!(
         lifecycle.summary.unwrap_or_default().contains(&title),
@@ -359,6 +386,7 @@ async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow
     h.sim.approve(REPO, pr, "bob").expect("approve");
     h.settle().await;
     steps.push(h.since("approved", from).await);
+    seen.push(h.shown_status(pr, &head).await);
     let approved_title = h.check(LIFECYCLE_CHECK_NAME, &head).title;
     assert_ne!(
         approved_title, lifecycle.title,
@@ -369,6 +397,7 @@ async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow
     let merge_sha = h.sim.merge_pull(REPO, pr, "bob").expect("merge");
     h.settle().await;
     steps.push(h.since("merged", from).await);
+    seen.push(h.shown_status(pr, &head).await);
     let merged = h.check(LIFECYCLE_CHECK_NAME, &head);
     assert!(
         merged.actions.iter().any(|a| a.identifier == "apply"),
@@ -388,10 +417,12 @@ async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow
     )
     .await;
     steps.push(h.since("apply dispatched", from).await);
+    seen.push(h.shown_status(pr, &head).await);
     for step in ["apply in progress", "apply completed"] {
         let from = h.mark().await;
         h.advance().await;
         steps.push(h.since(step, from).await);
+        seen.push(h.shown_status(pr, &head).await);
     }
     let last = h.sticky(pr);
     assert_eq!(last.id, first.id, "one comment from start to end");
@@ -407,6 +438,26 @@ async fn a_request_lifecycle_keeps_one_comment_edited_in_place_and_checks_follow
             .len(),
         1,
         "the lifecycle check run is updated, not repeated"
+    );
+
+    // The lifecycle check and the comment followed every status, in order.
+    assert_eq!(
+        seen,
+        [
+            Status::Planning,
+            Status::Planning,
+            Status::Planning,
+            Status::PlanReady,
+            Status::Approved,
+            Status::Merged,
+            Status::Applying,
+            Status::Applying,
+            Status::Applied,
+        ]
+    );
+    insta::assert_snapshot!(
+        "plan_check_after_the_plan",
+        format!("{title}\n---\n{summary}")
     );
 
     for step in &steps {
@@ -669,4 +720,54 @@ async fn a_saved_change_that_renders_the_same_sends_nothing_and_bursts_coalesce(
     let now = h.sticky(pr);
     assert_eq!(now.id, shown.id);
     assert!(now.body.contains("carol"), "{}", now.body);
+}
+
+#[tokio::test]
+async fn new_commits_get_their_own_check_runs_and_the_same_comment() {
+    let h = Harness::start().await;
+    h.script_plan_with_artifact();
+    let pr = h.open_pr().await;
+    let first_head = h.head(pr);
+    let first = h.sticky(pr);
+    h.dispatch(WorkflowKind::Plan, &format!("request/{ID}"), &[])
+        .await;
+    h.advance().await;
+    h.advance().await;
+    assert_eq!(
+        h.check(PLAN_CHECK_NAME, &first_head).conclusion.as_deref(),
+        Some("success")
+    );
+
+    let second_head = h
+        .sim
+        .push(
+            REPO,
+            &format!("request/{ID}"),
+            "alice",
+            &[(&format!("envs/dev/tfpilot_{ID}.tf"), Some("# changed\n"))],
+            "tweak",
+        )
+        .expect("push");
+    h.settle().await;
+    assert_ne!(second_head, first_head);
+    // The new commit has no plan yet: its plan check waits, the old one stays.
+    let waiting = h.check(PLAN_CHECK_NAME, &second_head);
+    assert_eq!(waiting.status, "queued");
+    assert_eq!(
+        h.check(PLAN_CHECK_NAME, &first_head).conclusion.as_deref(),
+        Some("success")
+    );
+    assert_eq!(
+        h.sim
+            .check_runs_named(REPO, LIFECYCLE_CHECK_NAME, &second_head)
+            .len(),
+        1
+    );
+    let sticky = h.sticky(pr);
+    assert_eq!(sticky.id, first.id);
+    assert!(
+        sticky.body.contains("does not show"),
+        "stale plan said: {}",
+        sticky.body
+    );
 }

@@ -25,8 +25,8 @@ use tfpilot::service::dispatch::{Dispatched, dispatch};
 use tfpilot::service::effects::sync_effects;
 use tfpilot::service::{FakeClock, Service, Settings};
 use tfpilot::sim::{
-    ArtifactSpec, CheckRunView, CommentView, Script, SimConfig, Simulator,
-    TEST_APP_PRIVATE_KEY_PEM, WebhookTarget,
+    ArtifactSpec, CallFault, CheckRunView, CommentView, FaultResponse, Script, SimConfig,
+    Simulator, TEST_APP_PRIVATE_KEY_PEM, WebhookTarget,
 };
 use tfpilot::store::{Fault, FaultAction, FaultStore, MemoryStore, OpKind, Store};
 
@@ -769,5 +769,58 @@ async fn new_commits_get_their_own_check_runs_and_the_same_comment() {
         sticky.body.contains("does not show"),
         "stale plan said: {}",
         sticky.body
+    );
+}
+
+#[tokio::test]
+async fn a_failed_check_run_call_keeps_what_was_sent_and_is_retried_on_the_next_change() {
+    let h = Harness::start().await;
+    // GitHub refuses check runs for a while (422 is not retried by the client).
+    h.sim.fail_calls(CallFault::new(
+        "POST",
+        "/repos/{owner}/{repo}/check-runs",
+        1,
+        FaultResponse::Status(422),
+    ));
+    let pr = h.open_pr().await;
+    let head = h.head(pr);
+    let shown = h.sticky(pr);
+    assert!(
+        h.sim
+            .check_runs_named(REPO, PLAN_CHECK_NAME, &head)
+            .is_empty()
+    );
+    let sticky = h.request().await.sticky.expect("sticky state");
+    assert_eq!(
+        sticky.comment_id,
+        Some(shown.id),
+        "the comment sent is recorded"
+    );
+    assert!(sticky.plan_check.is_none());
+
+    let from = h.mark().await;
+    h.sim.approve(REPO, pr, "bob").expect("approve");
+    h.settle().await;
+    let step = h.since("approved", from).await;
+    assert_eq!(h.sticky(pr).id, shown.id);
+    let comment_writes: Vec<_> = step
+        .writes
+        .iter()
+        .filter(|(_, p)| p.contains("/issues/"))
+        .collect();
+    assert_eq!(
+        comment_writes.len(),
+        1,
+        "one edit, no second comment: {step:#?}"
+    );
+    assert_eq!(
+        h.sim.check_runs_named(REPO, PLAN_CHECK_NAME, &head).len(),
+        1
+    );
+    assert_eq!(
+        h.sim
+            .check_runs_named(REPO, LIFECYCLE_CHECK_NAME, &head)
+            .len(),
+        1
     );
 }

@@ -115,7 +115,7 @@ pub async fn sync_effects(svc: &Service, request_id: &str) -> Result<EffectsRepo
             report.plan_read = true;
             doc = read;
         }
-        let Some(pass) = render_and_send(svc, &repo, &doc).await? else {
+        let Some((pass, failed)) = render_and_send(svc, &repo, &doc).await? else {
             return Ok(report);
         };
         report.comment = Some(pass.comment.clone());
@@ -134,6 +134,10 @@ pub async fn sync_effects(svc: &Service, request_id: &str) -> Result<EffectsRepo
             Ok(_) => {}
             Err(StoreError::NotFound { .. }) => return Ok(report),
             Err(e) => return Err(e.into()),
+        }
+        // What was sent is recorded; now report the check run that could not be.
+        if let Some(e) = failed {
+            return Err(e);
         }
         if !moved_on {
             return Ok(report);
@@ -325,11 +329,15 @@ async fn lock_view(
 
 /// Renders the comment and check runs from `doc` and sends what differs; `None`
 /// when the request has no PR yet (nothing to show anything on).
+///
+/// A failed comment call fails the pass (nothing is known to be sent). A failed
+/// check-run call comes back beside what was sent before it, so the caller records
+/// that first and nothing is sent twice.
 async fn render_and_send(
     svc: &Service,
     repo: &Repo,
     doc: &Request,
-) -> Result<Option<Pass>, ServiceError> {
+) -> Result<Option<(Pass, Option<ServiceError>)>, ServiceError> {
     let Some(pr) = doc.pr() else {
         return Ok(None);
     };
@@ -348,27 +356,25 @@ async fn render_and_send(
         repo_url: url.as_deref(),
     };
     let comment = comment::send(svc, repo, doc, pr.number, &input).await?;
-    let (plan_check, lifecycle_check) = match pr.head_sha.as_deref() {
-        Some(head) => {
-            let sticky = doc.sticky.as_ref();
-            let plan = crate::render::plan_check(&input, head);
-            let plan_sent =
-                checks::send(svc, repo, &plan, sticky.and_then(|s| s.plan_check.as_ref())).await?;
-            let life = crate::render::lifecycle_check(&input, head);
-            let life_sent = checks::send(
-                svc,
-                repo,
-                &life,
-                sticky.and_then(|s| s.lifecycle_check.as_ref()),
-            )
-            .await?;
-            (Some(plan_sent), Some(life_sent))
-        }
-        None => (None, None),
-    };
-    Ok(Some(Pass {
+    let mut pass = Pass {
         comment,
-        plan_check,
-        lifecycle_check,
-    }))
+        plan_check: None,
+        lifecycle_check: None,
+    };
+    let Some(head) = pr.head_sha.as_deref() else {
+        return Ok(Some((pass, None)));
+    };
+    let sticky = doc.sticky.as_ref();
+    let plan = crate::render::plan_check(&input, head);
+    match checks::send(svc, repo, &plan, sticky.and_then(|s| s.plan_check.as_ref())).await {
+        Ok(sent) => pass.plan_check = Some(sent),
+        Err(e) => return Ok(Some((pass, Some(e)))),
+    }
+    let life = crate::render::lifecycle_check(&input, head);
+    let stored = sticky.and_then(|s| s.lifecycle_check.as_ref());
+    match checks::send(svc, repo, &life, stored).await {
+        Ok(sent) => pass.lifecycle_check = Some(sent),
+        Err(e) => return Ok(Some((pass, Some(e)))),
+    }
+    Ok(Some((pass, None)))
 }

@@ -22,7 +22,7 @@ use tfpilot::github::{AppCredentials, GitHub, GitHubClient, GitHubConfig, Repo};
 use tfpilot::render::{LIFECYCLE_CHECK_NAME, PLAN_CHECK_NAME, headline, marker};
 use tfpilot::serve::{Parts, assemble};
 use tfpilot::service::dispatch::{Dispatched, dispatch};
-use tfpilot::service::effects::sync_effects;
+use tfpilot::service::effects::{sticky_deleted, sync_effects};
 use tfpilot::service::{FakeClock, Service, Settings};
 use tfpilot::sim::{
     ArtifactSpec, CallFault, CheckRunView, CommentView, FaultResponse, Script, SimConfig,
@@ -822,5 +822,32 @@ async fn a_failed_check_run_call_keeps_what_was_sent_and_is_retried_on_the_next_
             .check_runs_named(REPO, LIFECYCLE_CHECK_NAME, &head)
             .len(),
         1
+    );
+}
+
+#[tokio::test]
+async fn the_deleted_event_of_the_sticky_comment_shows_it_again_at_once() {
+    let h = Harness::start().await;
+    let pr = h.open_pr().await;
+    let first = h.sticky(pr);
+    // Someone else's deleted comment changes nothing.
+    sticky_deleted(&h.svc, ID, first.id + 1000)
+        .await
+        .expect("ignored");
+    assert_eq!(h.sticky(pr).id, first.id);
+
+    h.sim
+        .delete_comment(REPO, first.id, "alice")
+        .expect("delete");
+    h.settle().await;
+    sticky_deleted(&h.svc, ID, first.id)
+        .await
+        .expect("shown again");
+    let again = h.sticky(pr);
+    assert_ne!(again.id, first.id);
+    assert_eq!(again.body, first.body);
+    assert_eq!(
+        h.request().await.sticky.and_then(|s| s.comment_id),
+        Some(again.id)
     );
 }

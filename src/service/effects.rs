@@ -71,6 +71,40 @@ pub async fn request_saved(svc: &Service, request: &Request) {
     }
 }
 
+/// The sticky comment `comment_id` was deleted (`issue_comment.deleted` by someone):
+/// forget it and show the status again in a new comment now, rather than at the
+/// next change. A deleted comment that is not the stored one changes nothing.
+pub async fn sticky_deleted(
+    svc: &Service,
+    request_id: &str,
+    comment_id: u64,
+) -> Result<(), ServiceError> {
+    let updated = match svc
+        .requests
+        .update(request_id, |current| {
+            let sticky = current.sticky.as_ref()?;
+            if sticky.comment_id != Some(comment_id) {
+                return None;
+            }
+            let mut next = current.clone();
+            let sticky = next.sticky.get_or_insert_with(StickyFacts::default);
+            sticky.comment_id = None;
+            sticky.render_hash = None;
+            sticky.rendered_version = None;
+            Some(next)
+        })
+        .await
+    {
+        Ok(u) => u,
+        Err(StoreError::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if updated.saved {
+        sync_effects(svc, request_id).await?;
+    }
+    Ok(())
+}
+
 /// True when the sticky state says this version (or a newer one) was rendered.
 fn is_rendered(request: &Request) -> bool {
     request

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod github;
+pub mod harness;
 pub mod http;
 pub mod init;
 pub mod render;

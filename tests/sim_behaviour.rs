@@ -858,3 +858,56 @@ async fn a_delayed_delivery_holds_back_the_ones_behind_it_and_quiesce_waits() {
     sim.quiesce().await.unwrap();
     assert_eq!(*got.lock().unwrap(), vec!["first", "second"]);
 }
+
+#[tokio::test]
+async fn squash_merges_make_one_commit_and_a_moved_head_refuses_the_merge() {
+    let sim = sim().await;
+    let api = Api::new(&sim);
+    let head = sim
+        .push(
+            REPO,
+            "cleanup/a",
+            "alice",
+            &[("envs/dev/main.tf", None)],
+            "remove",
+        )
+        .unwrap();
+    let pr = sim
+        .open_pull(REPO, "alice", "cleanup/a", "main", "Cleanup a", "")
+        .unwrap();
+    let path = format!("/repos/{REPO}/pulls/{pr}/merge");
+    let (status, _) = api
+        .json(
+            reqwest::Method::PUT,
+            &path,
+            Some(json!({"merge_method": "octopus"})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = api
+        .json(
+            reqwest::Method::PUT,
+            &path,
+            Some(json!({"sha": "0".repeat(40)})),
+        )
+        .await;
+    assert_eq!(status, 409, "head moved since the caller looked");
+    let (status, body) = api
+        .json(
+            reqwest::Method::PUT,
+            &path,
+            Some(json!({"merge_method": "squash", "sha": head})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let sha = body["sha"].as_str().unwrap();
+    assert_eq!(sim.commit_parents(sha).len(), 1);
+    assert_eq!(sim.file(REPO, "main", "envs/dev/main.tf"), None);
+    assert_eq!(
+        api.json(reqwest::Method::PUT, &path, Some(json!({})))
+            .await
+            .0,
+        405,
+        "already merged"
+    );
+}

@@ -233,3 +233,47 @@ async fn automatic_mode_drains_a_queued_group() {
         .collect();
     assert_eq!(steps, expected);
 }
+
+#[tokio::test]
+async fn people_cancel_and_rerun_runs_from_the_actions_page() {
+    let sim = start(SimConfig::for_tests()).await;
+    let inputs = json!({"request_id": "req_dev_s3_aaaaaa", "environment": "dev", "nonce": "n1"});
+    let run = dispatch(&sim, "tfpilot-plan.yml", inputs).await;
+    assert_eq!(
+        sim.advance_run(run).unwrap().as_deref(),
+        Some("in_progress")
+    );
+    sim.cancel_run(run).unwrap();
+    assert!(
+        sim.cancel_run(run).is_err(),
+        "a completed run cannot be cancelled"
+    );
+    assert_eq!(statuses(&sim)[&run].1.as_deref(), Some("cancelled"));
+    sim.rerun_workflow(run).unwrap();
+    let r = &sim.workflow_runs(REPO)[0];
+    assert_eq!((r.id, r.run_attempt, r.status.as_str()), (run, 2, "queued"));
+    sim.complete_run(run).unwrap();
+    sim.quiesce().await.unwrap();
+    let attempts: Vec<(String, u64)> = sim
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.event == "workflow_run")
+        .map(|d| {
+            (
+                d.action.unwrap_or_default(),
+                d.payload["workflow_run"]["run_attempt"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![
+            ("requested".into(), 1),
+            ("in_progress".into(), 1),
+            ("completed".into(), 1),
+            ("requested".into(), 2),
+            ("in_progress".into(), 2),
+            ("completed".into(), 2),
+        ]
+    );
+}

@@ -180,6 +180,18 @@ impl Drop for Simulator {
     }
 }
 
+/// The repository holding workflow run `id`.
+fn run_repo(w: &World, id: u64) -> Result<(String, String), SimError> {
+    w.repos
+        .values()
+        .find(|r| r.runs.contains_key(&id))
+        .map(|r| (r.owner.clone(), r.name.clone()))
+        .ok_or(SimError::Refused {
+            status: 404,
+            message: format!("no workflow run {id}"),
+        })
+}
+
 /// Split `owner/name`.
 pub(crate) fn split_repo(full: &str) -> Result<(String, String), SimError> {
     full.split_once('/')
@@ -374,15 +386,7 @@ impl Simulator {
     /// Take run `id` (in any repository) through to completed.
     pub fn complete_run(&self, id: u64) -> Result<(), SimError> {
         let mut w = self.shared.world();
-        let (o, n) = w
-            .repos
-            .values()
-            .find(|r| r.runs.contains_key(&id))
-            .map(|r| (r.owner.clone(), r.name.clone()))
-            .ok_or(SimError::Refused {
-                status: 404,
-                message: format!("no workflow run {id}"),
-            })?;
+        let (o, n) = run_repo(&w, id)?;
         while w.step_run(&o, &n, id).is_some() {}
         let status = w
             .repo(&o, &n)
@@ -394,6 +398,34 @@ impl Simulator {
                 message: format!("workflow run {id} is waiting for its concurrency group"),
             });
         }
+        Ok(())
+    }
+
+    /// Move run `id` one step (queued → in_progress → completed); returns its new status,
+    /// `None` when it could not move (completed, or waiting for its concurrency group).
+    pub fn advance_run(&self, id: u64) -> Result<Option<String>, SimError> {
+        let mut w = self.shared.world();
+        let (o, n) = run_repo(&w, id)?;
+        Ok(w.step_run(&o, &n, id))
+    }
+
+    /// A person presses "Cancel workflow" (`workflow_run.completed`, `cancelled`).
+    pub fn cancel_run(&self, id: u64) -> Result<(), SimError> {
+        let mut w = self.shared.world();
+        let (o, n) = run_repo(&w, id)?;
+        Ok(w.cancel_run(&o, &n, id)?)
+    }
+
+    /// A person presses "Re-run all jobs": same run id, `run_attempt` + 1, back to queued
+    /// (`workflow_run.requested`); in automatic mode it runs again by itself.
+    pub fn rerun_workflow(&self, id: u64) -> Result<(), SimError> {
+        let (o, n) = {
+            let mut w = self.shared.world();
+            let (o, n) = run_repo(&w, id)?;
+            w.rerun(&o, &n, id)?;
+            (o, n)
+        };
+        self.shared.schedule_run(&o, &n, id);
         Ok(())
     }
 

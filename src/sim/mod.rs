@@ -26,7 +26,8 @@
 //!   `press_check_action`, `rerun_check`, `set_permission`, `add_team_member`, `install_app`);
 //!   each announces the webhooks GitHub would.
 //! - Workflows: `script_workflow`, `script_workflow_for_request`, `script_workflow_with`;
-//!   [`WorkflowMode::Manual`] with `advance_workflows` / `complete_run`, or
+//!   [`WorkflowMode::Manual`] with `advance_workflows` / `advance_run` / `complete_run`
+//!   (people also `cancel_run` and `rerun_workflow`), or
 //!   [`WorkflowMode::Auto`]. Dispatch reads the workflow file at the dispatched ref
 //!   (`name`, `run-name`, `workflow_dispatch.inputs`, `concurrency`), refuses unknown or
 //!   missing inputs like GitHub, and applies concurrency groups (`pending` runs,
@@ -183,7 +184,7 @@ impl SimConfig {
             legacy_dispatch: false,
             stateless_tokens: false,
             quiesce_timeout: Duration::from_secs(30),
-            quiesce_settle: Duration::from_millis(50),
+            quiesce_settle: Duration::from_millis(100),
         }
     }
 }

@@ -144,9 +144,13 @@ impl World {
         name: &str,
         number: u64,
         user: &str,
-        expected_head: Option<&str>,
-        message: Option<String>,
+        how: MergeHow,
     ) -> Result<String, ApiError> {
+        let MergeHow {
+            expected_head,
+            message,
+            squash,
+        } = how;
         let repo = self.repo(owner, name).ok_or_else(ApiError::not_found)?;
         let p = repo
             .pulls
@@ -191,18 +195,22 @@ impl World {
             date: Utc::now(),
         };
         let msg = message.unwrap_or_else(|| {
-            format!(
-                "Merge pull request #{number} from {owner}/{}\n\n{title}",
-                p.head_ref
-            )
+            if squash {
+                format!("{title} (#{number})")
+            } else {
+                format!(
+                    "Merge pull request #{number} from {owner}/{}\n\n{title}",
+                    p.head_ref
+                )
+            }
         });
-        let sha = self.git.put_commit(
-            tree,
-            vec![base_tip, p.head_sha.clone()],
-            msg,
-            sig.clone(),
-            sig,
-        );
+        // a squash (or rebase, modelled the same way) is one commit on the base branch
+        let parents = if squash {
+            vec![base_tip]
+        } else {
+            vec![base_tip, p.head_sha.clone()]
+        };
+        let sha = self.git.put_commit(tree, parents, msg, sig.clone(), sig);
         let now = Utc::now();
         if let Some(repo) = self.repo_mut(owner, name) {
             repo.refs
@@ -320,6 +328,14 @@ impl World {
         self.emit("pull_request_review", Some("submitted"), Value::Object(m));
         Ok(id)
     }
+}
+
+/// How to merge: the head the caller expects, the commit message, squash or merge commit.
+#[derive(Default)]
+pub(crate) struct MergeHow<'a> {
+    pub expected_head: Option<&'a str>,
+    pub message: Option<String>,
+    pub squash: bool,
 }
 
 /// A pull request to open.
@@ -524,6 +540,8 @@ struct MergeBody {
     commit_title: Option<String>,
     #[serde(default)]
     commit_message: Option<String>,
+    #[serde(default)]
+    merge_method: Option<String>,
 }
 
 async fn merge_pull(
@@ -540,7 +558,21 @@ async fn merge_pull(
         (None, Some(m)) => Some(m),
         (None, None) => None,
     };
-    let sha = w.merge_pull(&o, &r, n, &login, b.sha.as_deref(), message)?;
+    let squash = match b.merge_method.as_deref() {
+        None | Some("merge") => false,
+        Some("squash" | "rebase") => true,
+        Some(other) => {
+            return Err(ApiError::unprocessable(format!(
+                "Invalid request.\n\nmerge_method {other} is not a valid value"
+            )));
+        }
+    };
+    let how = MergeHow {
+        expected_head: b.sha.as_deref(),
+        message,
+        squash,
+    };
+    let sha = w.merge_pull(&o, &r, n, &login, how)?;
     reply(
         StatusCode::OK,
         json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}),

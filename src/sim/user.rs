@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::git::Signature;
 use super::handle::split_repo;
 use super::issues::{IssueEdit, ReactTarget};
-use super::pulls::NewPull;
+use super::pulls::{MergeHow, NewPull};
 use super::world::{Repo, repo_key};
 use super::{Permission, RepoSpec, ReviewState, SimError, Simulator, TeamRole};
 
@@ -306,7 +306,7 @@ impl Simulator {
         Ok(self
             .shared
             .world()
-            .merge_pull(&o, &n, pr, user, None, None)?)
+            .merge_pull(&o, &n, pr, user, MergeHow::default())?)
     }
 
     /// `user` presses a check run's button (`check_run.requested_action`).

@@ -1,0 +1,354 @@
+//! tfpilot running against the GitHub simulator, in one process: the scenario
+//! driver used by flow tests, the demo and the benchmarks.
+//!
+//! `Harness::start` starts the simulator, seeds an infrastructure repository
+//! (`acme/infra`: the example `tfpilot.yml`, tfpilot's workflows, an `s3-bucket`
+//! module), builds tfpilot's real router against the simulator's API, and points
+//! the simulator's webhooks at that router. Tests then act as people through
+//! `harness.sim` and wait with `harness.settle()`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use chrono::{DateTime, TimeZone, Utc};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::config::forms::{FORMS_DIR, generate_forms};
+use crate::config::repo::RepoConfig;
+use crate::core::contract::{self, inputs};
+use crate::github::{AppCredentials, GitHubClient, GitHubConfig, GitHubError, RetryPolicy};
+use crate::http::{AppState, app};
+use crate::init::TEMPLATE_FILES;
+use crate::serve::{Parts, assemble};
+use crate::service::{FakeClock, Settings};
+use crate::sim::{
+    ArtifactSpec, RepoSpec, RunInfo, Script, SimConfig, SimError, Simulator,
+    TEST_APP_PRIVATE_KEY_PEM, WebhookTarget, WorkflowMode,
+};
+use crate::store::{CountingStore, MemoryStore, Store};
+
+/// The infrastructure repository every harness seeds.
+pub const INFRA_REPO: &str = "acme/infra";
+
+/// The example catalogue the harness repository uses (`templates/tfpilot.yml`).
+pub const EXAMPLE_CONFIG: &str = include_str!("../templates/tfpilot.yml");
+
+/// Why the harness could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// The simulator failed.
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    /// The GitHub client could not be built.
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    /// The example config does not parse.
+    #[error("example config: {0}")]
+    Config(String),
+}
+
+/// How to start a harness.
+pub struct HarnessOptions {
+    /// The store (default: in memory).
+    pub store: Option<Arc<dyn Store>>,
+    /// How workflow runs advance (default: by hand, `sim.advance_workflows()`).
+    pub workflow_mode: WorkflowMode,
+    /// The fake clock's start.
+    pub now: DateTime<Utc>,
+    /// Script the four workflows to succeed with realistic artifacts (default true).
+    pub default_scripts: bool,
+    /// Simulator seed.
+    pub seed: u64,
+}
+
+impl Default for HarnessOptions {
+    fn default() -> Self {
+        HarnessOptions {
+            store: None,
+            workflow_mode: WorkflowMode::Manual,
+            now: Utc
+                .with_ymd_and_hms(2026, 11, 25, 9, 0, 0)
+                .single()
+                .unwrap_or_else(Utc::now),
+            default_scripts: true,
+            seed: 7,
+        }
+    }
+}
+
+/// A running simulator + tfpilot pair.
+pub struct Harness {
+    /// The simulated GitHub.
+    pub sim: Simulator,
+    /// tfpilot's router (what the simulator delivers webhooks to).
+    pub app: Router,
+    /// The router's state (service, metrics).
+    pub state: AppState,
+    /// Every store operation tfpilot made, counted.
+    pub store_counts: Arc<CountingStore>,
+    /// The store behind the counter.
+    pub store: Arc<dyn Store>,
+    /// tfpilot's clock.
+    pub clock: Arc<FakeClock>,
+}
+
+impl Harness {
+    /// Starts the pair and seeds [`INFRA_REPO`].
+    pub async fn start(opts: HarnessOptions) -> Result<Harness, HarnessError> {
+        crate::github::install_crypto_provider();
+        let mut config = SimConfig::for_tests();
+        config.workflow_mode = opts.workflow_mode;
+        config.seed = opts.seed;
+        let secret = config.webhook_secret.clone();
+        let app_id = config.app_id;
+        let sim = Simulator::start(config).await?;
+        sim.create_repo(infra_repo_spec()?)?;
+        if opts.default_scripts {
+            script_default_workflows(&sim);
+        }
+        let credentials = AppCredentials::from_pem(
+            app_id,
+            &SecretString::from(TEST_APP_PRIVATE_KEY_PEM.to_string()),
+        )?;
+        let mut github_config = GitHubConfig::new(credentials).with_api_url(sim.base_url());
+        // Simulated faults should not make tests sleep for long.
+        github_config.retry = RetryPolicy {
+            base_delay: std::time::Duration::from_millis(5),
+            max_delay: std::time::Duration::from_millis(50),
+            ..github_config.retry
+        };
+        let client = GitHubClient::new(github_config)?;
+        let github_metrics = client.metrics();
+        let store = opts.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let clock = Arc::new(FakeClock::new(opts.now));
+        let assembled = assemble(Parts {
+            webhook_secret: SecretString::from(secret),
+            store: store.clone(),
+            github: Arc::new(client),
+            github_metrics: Some(github_metrics),
+            clock: clock.clone(),
+            settings: Settings::default(),
+        });
+        let app = app(assembled.state.clone());
+        sim.set_webhook_target(WebhookTarget::Router(app.clone()));
+        Ok(Harness {
+            sim,
+            app,
+            state: assembled.state,
+            store_counts: assembled.store_counts,
+            store,
+            clock,
+        })
+    }
+
+    /// Waits until every delivery was answered and no automatic run is mid-flight.
+    pub async fn settle(&self) -> Result<(), SimError> {
+        self.sim.quiesce().await
+    }
+
+    /// Advances every unfinished workflow run one step (queued → in_progress →
+    /// completed) and settles, until none is left; returns how many steps ran.
+    pub async fn run_workflows(&self) -> Result<usize, SimError> {
+        let mut steps = 0;
+        loop {
+            self.settle().await?;
+            let n = self.sim.advance_workflows();
+            if n == 0 {
+                return Ok(steps);
+            }
+            steps += n;
+        }
+    }
+}
+
+/// The seeded infrastructure repository: config, workflows, forms, one module.
+pub fn infra_repo_spec() -> Result<RepoSpec, HarnessError> {
+    let config =
+        RepoConfig::parse(EXAMPLE_CONFIG).map_err(|e| HarnessError::Config(e.to_string()))?;
+    let mut spec = RepoSpec::new(INFRA_REPO);
+    for file in TEMPLATE_FILES {
+        spec = spec.file(file.path, file.contents);
+    }
+    for (name, yaml) in generate_forms(&config) {
+        spec = spec.file(&format!("{FORMS_DIR}/{name}"), &yaml);
+    }
+    spec = spec
+        .file("modules/s3-bucket/main.tf", S3_MODULE_MAIN)
+        .file("modules/s3-bucket/variables.tf", S3_MODULE_VARIABLES)
+        .file("envs/dev/main.tf", &env_root("dev"))
+        .file("envs/prod/main.tf", &env_root("prod"))
+        .file(
+            "README.md",
+            "# acme/infra\n\nInfrastructure, requested through tfpilot.\n",
+        );
+    Ok(spec)
+}
+
+fn env_root(env: &str) -> String {
+    format!(
+        "terraform {{\n  backend \"s3\" {{}}\n}}\n\n# tfpilot writes one tfpilot_<request>.tf per request into envs/{env}/.\n"
+    )
+}
+
+const S3_MODULE_MAIN: &str = r#"resource "aws_s3_bucket" "this" {
+  bucket        = var.name
+  force_destroy = var.force_destroy
+  tags          = var.tags
+}
+
+resource "aws_s3_bucket_versioning" "this" {
+  bucket = aws_s3_bucket.this.id
+  versioning_configuration {
+    status = var.versioning_enabled ? "Enabled" : "Suspended"
+  }
+}
+"#;
+
+const S3_MODULE_VARIABLES: &str = r#"variable "name" {
+  type        = string
+  description = "Bucket name"
+}
+
+variable "force_destroy" {
+  type    = bool
+  default = false
+}
+
+variable "versioning_enabled" {
+  type    = bool
+  default = true
+}
+
+variable "tags" {
+  type    = map(string)
+  default = {}
+}
+"#;
+
+/// Scripts plan, apply, destroy and drift to succeed, with the artifacts the real
+/// workflows upload (a plan of the request's module, computed per run).
+pub fn script_default_workflows(sim: &Simulator) {
+    sim.script_workflow_with(
+        INFRA_REPO,
+        contract::PLAN.file,
+        Arc::new(|run: &RunInfo| plan_script(run, "create")),
+    );
+    sim.script_workflow_with(
+        INFRA_REPO,
+        contract::APPLY.file,
+        Arc::new(|run: &RunInfo| {
+            let plan = sample_plan(request_of(run), "create");
+            Script::success().with_artifact(ArtifactSpec::new(
+                contract::APPLY.artifact.name,
+                &[(contract::files::PLAN_JSON, plan.as_bytes())],
+            ))
+        }),
+    );
+    sim.script_workflow_with(
+        INFRA_REPO,
+        contract::DESTROY.file,
+        Arc::new(|run: &RunInfo| {
+            let plan = sample_plan(request_of(run), "delete");
+            Script::success().with_artifact(ArtifactSpec::new(
+                contract::DESTROY.artifact.name,
+                &[(contract::files::PLAN_JSON, plan.as_bytes())],
+            ))
+        }),
+    );
+    sim.script_workflow_with(
+        INFRA_REPO,
+        contract::DRIFT_PLAN.file,
+        Arc::new(|_run: &RunInfo| {
+            let drift = json!({"hasDrift": false, "summary": "No changes."}).to_string();
+            Script::success().with_artifact(ArtifactSpec::new(
+                contract::DRIFT_PLAN.artifact.name,
+                &[(contract::files::DRIFT_JSON, drift.as_bytes())],
+            ))
+        }),
+    );
+}
+
+fn request_of(run: &RunInfo) -> &str {
+    run.inputs
+        .get(inputs::REQUEST_ID)
+        .map(String::as_str)
+        .unwrap_or("req_unknown_unknown_000000")
+}
+
+/// A successful plan run whose artifact plans `action` on the request's module.
+pub fn plan_script(run: &RunInfo, action: &str) -> Script {
+    let plan = sample_plan(request_of(run), action);
+    let text = format!(
+        "Terraform will perform the following actions:\n\n  # module.{}.aws_s3_bucket.this will be {action}d\n",
+        crate::core::ids::module_name(request_of(run))
+    );
+    Script::success().with_artifact(ArtifactSpec::new(
+        contract::PLAN.artifact.name,
+        &[
+            (contract::files::PLAN_JSON, plan.as_bytes()),
+            (contract::files::PLAN_TXT, text.as_bytes()),
+        ],
+    ))
+}
+
+/// A realistic `terraform show -json` plan (format 1.2) for the example
+/// `s3-bucket` module of request `request_id`: a bucket and its versioning,
+/// with `action` (`create`, `update`, `delete`).
+pub fn sample_plan(request_id: &str, action: &str) -> String {
+    let module = format!("module.{}", crate::core::ids::module_name(request_id));
+    let bucket_after: Value = json!({
+        "bucket": format!("acme-{}", request_id.replace('_', "-")),
+        "force_destroy": false,
+        "tags": {"ManagedBy": "tfpilot", "TfPilotRequestId": request_id},
+    });
+    let (before, after, actions) = match action {
+        "delete" => (bucket_after.clone(), Value::Null, json!(["delete"])),
+        "update" => {
+            let mut after = bucket_after.clone();
+            after["force_destroy"] = json!(true);
+            (bucket_after.clone(), after, json!(["update"]))
+        }
+        _ => (Value::Null, bucket_after.clone(), json!(["create"])),
+    };
+    let change = |resource: &str, before: &Value, after: &Value| {
+        json!({
+            "address": format!("{module}.{resource}"),
+            "module_address": module,
+            "mode": "managed",
+            "type": resource.split('.').next().unwrap_or(resource),
+            "name": "this",
+            "provider_name": "registry.terraform.io/hashicorp/aws",
+            "change": {
+                "actions": actions,
+                "before": before,
+                "after": after,
+                "after_unknown": if after.is_null() { json!(false) } else { json!({"arn": true, "id": true}) },
+                "before_sensitive": if before.is_null() { json!(false) } else { json!({}) },
+                "after_sensitive": if after.is_null() { json!(false) } else { json!({}) },
+            }
+        })
+    };
+    let versioning_after = if after.is_null() {
+        Value::Null
+    } else {
+        json!({"versioning_configuration": [{"status": "Enabled"}]})
+    };
+    let versioning_before = if before.is_null() {
+        Value::Null
+    } else {
+        json!({"versioning_configuration": [{"status": "Enabled"}]})
+    };
+    json!({
+        "format_version": "1.2",
+        "terraform_version": "1.15.5",
+        "resource_changes": [
+            change("aws_s3_bucket.this", &before, &after),
+            change("aws_s3_bucket_versioning.this", &versioning_before, &versioning_after),
+        ],
+        "applyable": true,
+        "complete": true,
+        "errored": false,
+    })
+    .to_string()
+}

@@ -194,20 +194,26 @@ struct Pass {
 /// else was written since the render: then the next call knows there is nothing
 /// new. Otherwise it stays at the version rendered, and a later pass renders again.
 fn record_sent(current: &Request, rendered: u64, pass: &Pass) -> Option<Request> {
+    let plan_check = pass.plan_check.as_ref().and_then(CheckSent::facts);
+    let lifecycle_check = pass.lifecycle_check.as_ref().and_then(CheckSent::facts);
+    if pass.comment.state().is_none() && plan_check.is_none() && lifecycle_check.is_none() {
+        // Nothing sent: leave the document alone; re-rendering later is only CPU.
+        return None;
+    }
     let mut next = current.clone();
     let sticky = next.sticky.get_or_insert_with(StickyFacts::default);
     if let Some((id, hash)) = pass.comment.state() {
         sticky.comment_id = Some(id);
         sticky.render_hash = Some(hash.to_string());
     }
-    if let Some(facts) = pass.plan_check.as_ref().and_then(CheckSent::facts) {
+    if let Some(facts) = plan_check {
         sticky.plan_check = Some(facts.clone());
     }
-    if let Some(facts) = pass.lifecycle_check.as_ref().and_then(CheckSent::facts) {
+    if let Some(facts) = lifecycle_check {
         sticky.lifecycle_check = Some(facts.clone());
     }
     if next == *current {
-        // Nothing sent: leave the document alone; re-rendering later is only CPU.
+        // Sent what was already recorded (an adopted comment, for one).
         return None;
     }
     let sticky = next.sticky.get_or_insert_with(StickyFacts::default);
@@ -411,4 +417,120 @@ async fn render_and_send(
         Err(e) => return Ok(Some((pass, Some(e)))),
     }
     Ok(Some((pass, None)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ids::RequestId;
+    use crate::core::request::{Extra, RunFacts, RunStatus};
+
+    fn request(version: u64) -> Request {
+        let mut r = Request::new(&RequestId::parse("req_dev_s3_tgqpp8").expect("id"));
+        r.version = version;
+        r
+    }
+
+    fn sent(id: u64) -> Pass {
+        Pass {
+            comment: CommentSent::Created {
+                id,
+                hash: "h1".into(),
+            },
+            plan_check: Some(CheckSent::Unchanged),
+            lifecycle_check: None,
+        }
+    }
+
+    #[test]
+    fn a_pass_recorded_right_after_its_render_covers_its_own_write() {
+        let next = record_sent(&request(4), 4, &sent(9)).expect("written");
+        let sticky = next.sticky.expect("sticky");
+        assert_eq!(sticky.comment_id, Some(9));
+        assert_eq!(sticky.render_hash.as_deref(), Some("h1"));
+        // The write makes version 5, which holds nothing but this record.
+        assert_eq!(sticky.rendered_version, Some(5));
+    }
+
+    #[test]
+    fn a_pass_overtaken_by_another_write_leaves_the_newer_facts_to_render() {
+        let next = record_sent(&request(6), 4, &sent(9)).expect("written");
+        assert_eq!(next.sticky.and_then(|s| s.rendered_version), Some(4));
+    }
+
+    #[test]
+    fn a_pass_that_sent_nothing_writes_nothing() {
+        let pass = Pass {
+            comment: CommentSent::Unchanged,
+            plan_check: Some(CheckSent::Unchanged),
+            lifecycle_check: Some(CheckSent::Unchanged),
+        };
+        assert!(record_sent(&request(4), 4, &pass).is_none());
+        // Nor does one that sent what is already recorded.
+        let recorded = record_sent(&request(4), 4, &sent(9)).expect("written");
+        assert!(record_sent(&recorded, 5, &sent(9)).is_none());
+    }
+
+    fn with_plan_run(attempt: u32, status: RunStatus) -> Request {
+        let mut r = request(3);
+        r.github_mut().workflows.plan = Some(RunFacts {
+            run_id: Some(77),
+            status: Some(status),
+            conclusion: Some("success".into()),
+            run_attempt: Some(attempt),
+            ..RunFacts::default()
+        });
+        r
+    }
+
+    fn summary_of(run_id: u64, attempt: u32) -> PlanSummaryFacts {
+        PlanSummaryFacts {
+            run_id,
+            run_attempt: Some(attempt),
+            head_sha: None,
+            read_at: None,
+            summary: None,
+            omitted_changes: 0,
+            fingerprint: None,
+            cost: None,
+            unreadable: Some("x".into()),
+            extra: Extra::new(),
+        }
+    }
+
+    #[test]
+    fn a_finished_plan_is_read_once_per_attempt() {
+        let mut r = with_plan_run(1, RunStatus::Completed);
+        assert_eq!(unread_plan(&r).map(|(id, _)| id), Some(77));
+        r.plan_summary = Some(summary_of(77, 1));
+        assert!(unread_plan(&r).is_none());
+        assert!(current_plan(&r).is_some());
+        // A re-run: the old summary is not shown, and the new attempt is read.
+        let mut rerun = with_plan_run(2, RunStatus::Completed);
+        rerun.plan_summary = Some(summary_of(77, 1));
+        assert!(current_plan(&rerun).is_none());
+        assert!(unread_plan(&rerun).is_some());
+        // A running plan is not read yet.
+        let mut running = with_plan_run(2, RunStatus::InProgress);
+        running
+            .github_mut()
+            .workflows
+            .plan
+            .as_mut()
+            .expect("plan")
+            .conclusion = None;
+        assert!(unread_plan(&running).is_none());
+    }
+
+    #[test]
+    fn the_repository_address_comes_from_the_pr_address() {
+        let mut r = request(1);
+        let mut pr = crate::core::request::PrFacts::new(5);
+        pr.url = Some("https://github.com/acme/infra/pull/5".into());
+        r.github_mut().pr = Some(pr);
+        assert_eq!(
+            repo_url(&r).as_deref(),
+            Some("https://github.com/acme/infra")
+        );
+    }
 }

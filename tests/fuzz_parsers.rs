@@ -8,6 +8,8 @@
 //! minimal input (in the target's module), and proptest keeps the failing seeds in
 //! `tests/fuzz-regressions/<target>.txt`, replayed first on every run.
 
+#[path = "fuzz_parsers/command.rs"]
+mod command;
 #[path = "fuzz_parsers/common.rs"]
 mod common;
 #[path = "fuzz_parsers/config.rs"]

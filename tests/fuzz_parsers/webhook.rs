@@ -134,10 +134,12 @@ fn check_consistent(
     })?;
     let want_installation = match parsed {
         Event::Ping | Event::Unsupported { .. } => None,
-        _ => payload
-            .get("installation")
-            .and_then(|i| i.get("id"))
-            .and_then(Value::as_u64),
+        // serde also reads a struct from an array of its fields in order (`[7]`).
+        _ => match payload.get("installation") {
+            Some(Value::Object(i)) => i.get("id").and_then(Value::as_u64),
+            Some(Value::Array(i)) => i.first().and_then(Value::as_u64),
+            _ => None,
+        },
     };
     ensure(parsed.installation_id() == want_installation, || {
         format!(

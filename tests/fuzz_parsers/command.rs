@@ -14,11 +14,6 @@ use tfpilot::core::command::{Command, CommandAction, CommandParse, PREFIX, parse
 
 use crate::common::{apply_line_edits, ensure, fuzz, line_edits, wide_string};
 
-const REGRESSIONS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fuzz-regressions/command.txt"
-);
-
 /// Markdown that changes what counts: fences, quotes, lists, HTML, code spans, and
 /// command lines both good and bad.
 const MARKDOWN: [&str; 44] = [
@@ -150,9 +145,7 @@ fn check_outcome(body: &str) -> Result<(), TestCaseError> {
 
 #[test]
 fn fuzz_command_arbitrary_markdown() {
-    fuzz("command_arbitrary_markdown", REGRESSIONS, body(), |b| {
-        check_outcome(&b)
-    });
+    fuzz("command_arbitrary_markdown", body(), |b| check_outcome(&b));
 }
 
 /// Real comments from `../shared/fixtures/github/comments.jsonl` when present, and a
@@ -188,7 +181,6 @@ fn fuzz_command_mutated_comments() {
     let seeds = seed_comments();
     fuzz(
         "command_mutated_comments",
-        REGRESSIONS,
         (
             prop::sample::select(seeds),
             line_edits(8, markdown_line().boxed()),
@@ -207,7 +199,6 @@ fn fence_for(body: &str) -> String {
 fn fuzz_command_nothing_inside_a_fence_or_html_comment_acts() {
     fuzz(
         "command_nothing_inside_a_fence_or_html_comment_acts",
-        REGRESSIONS,
         (body(), any::<bool>()),
         |(inner, html)| {
             let wrapped = if html {
@@ -262,7 +253,6 @@ fn fuzz_command_commands_between_prose_are_all_found() {
     ];
     fuzz(
         "command_commands_between_prose_are_all_found",
-        REGRESSIONS,
         prop::collection::vec(line, 0..40),
         |lines| {
             let body = lines

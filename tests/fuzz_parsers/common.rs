@@ -30,20 +30,26 @@ pub fn root() -> PathBuf {
 
 /// Runs `test` on values of `strategy` for `TFPILOT_FUZZ_CASES` cases or until
 /// `TFPILOT_FUZZ_SECONDS` have passed, whichever comes first. A failure (an `Err` or a
-/// panic) is shrunk to a minimal input, whose seed proptest appends to `regressions`
-/// (replayed first on every later run), and the test fails showing that input.
-pub fn fuzz<S>(
-    target: &str,
-    regressions: &'static str,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) where
+/// panic) is shrunk to a minimal input, whose seed proptest appends to
+/// `tests/fuzz-regressions/<target>.txt` (replayed first on every later run), and the
+/// test fails showing that input.
+pub fn fuzz<S>(target: &str, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
+where
     S: Strategy,
     S::Value: Debug,
 {
     let cases = env_number("TFPILOT_FUZZ_CASES")
         .map_or(DEFAULT_CASES, |n| u32::try_from(n).unwrap_or(u32::MAX));
     let budget = Duration::from_secs(env_number("TFPILOT_FUZZ_SECONDS").unwrap_or(DEFAULT_SECONDS));
+    // proptest wants a `&'static str`; one small leak per target and test process.
+    let regressions: &'static str = Box::leak(
+        root()
+            .join("tests/fuzz-regressions")
+            .join(format!("{target}.txt"))
+            .to_string_lossy()
+            .into_owned()
+            .into_boxed_str(),
+    );
     let config = Config {
         cases,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions))),

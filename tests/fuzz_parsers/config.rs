@@ -16,11 +16,6 @@ use tfpilot::core::issue_form::{Answer, FieldShape, parse_request, render_body};
 
 use crate::common::{apply_line_edits, ensure, fuzz, line_edits, root, wide_string};
 
-const REGRESSIONS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fuzz-regressions/config.txt"
-);
-
 /// Keys that are struct fields (not names the user chooses), so a typo in one of them
 /// must be an "unknown field" error.
 const FIELD_KEYS: [&str; 31] = [
@@ -190,9 +185,7 @@ fn fuzz_config_arbitrary_text() {
         1 => wide_string(1 << 16),
         2 => prop::collection::vec(yaml_text(), 0..40).prop_map(|v| v.join("\n")),
     ];
-    fuzz("config_arbitrary_text", REGRESSIONS, text, |text| {
-        check_parse(&text)
-    });
+    fuzz("config_arbitrary_text", text, |text| check_parse(&text));
 }
 
 #[test]
@@ -200,7 +193,6 @@ fn fuzz_config_mutated_template() {
     let template = template();
     fuzz(
         "config_mutated_template",
-        REGRESSIONS,
         line_edits(6, yaml_text()),
         |edits| check_parse(&apply_line_edits(&template, &edits)),
     );
@@ -249,7 +241,6 @@ fn fuzz_config_misspelled_keys_name_the_key_and_line() {
     );
     fuzz(
         "config_misspelled_keys_name_the_key_and_line",
-        REGRESSIONS,
         (
             prop::sample::select(key_lines),
             any::<usize>(),

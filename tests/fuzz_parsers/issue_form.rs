@@ -20,11 +20,6 @@ use tfpilot::core::issue_form::{
 
 use crate::common::{LineEdit, apply_line_edits, ensure, fuzz, line_edits, root, wide_string};
 
-const REGRESSIONS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fuzz-regressions/issue_form.txt"
-);
-
 /// A second catalogue with every input type, bounds, whitelists, a comma inside an
 /// option and a `value_from` input, so the parser sees more than the template has.
 const ALL_TYPES: &str = r#"
@@ -327,7 +322,6 @@ fn fuzz_issue_form_valid_bodies_are_accepted() {
     let configs = configs();
     fuzz(
         "issue_form_valid_bodies_are_accepted",
-        REGRESSIONS,
         valid_body(&configs),
         |(ci, body, given)| {
             check_accepted(&configs[ci], &body, &given)?;
@@ -353,12 +347,9 @@ fn fuzz_issue_form_arbitrary_bodies() {
             )
         }
     });
-    fuzz(
-        "issue_form_arbitrary_bodies",
-        REGRESSIONS,
-        body,
-        |(ci, body)| check_outcome(&configs[ci], &body),
-    );
+    fuzz("issue_form_arbitrary_bodies", body, |(ci, body)| {
+        check_outcome(&configs[ci], &body)
+    });
 }
 
 #[test]
@@ -374,7 +365,6 @@ fn fuzz_issue_form_mutated_valid_bodies() {
     });
     fuzz(
         "issue_form_mutated_valid_bodies",
-        REGRESSIONS,
         case,
         |(ci, body, edits, crlf)| {
             let mut mutated = apply_line_edits(&body, &edits);

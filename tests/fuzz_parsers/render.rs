@@ -21,11 +21,6 @@ use tfpilot::core::issue_form::RequestInputs;
 use crate::common::{ensure, fuzz, wide_string};
 use crate::issue_form::configs;
 
-const REGRESSIONS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fuzz-regressions/hcl.txt"
-);
-
 fn number() -> impl Strategy<Value = serde_json::Number> {
     let extreme = prop::sample::select(vec![
         serde_json::Number::from(i64::MIN),
@@ -196,7 +191,6 @@ fn fuzz_hcl_render_request() {
     let configs = configs();
     fuzz(
         "hcl_render_request",
-        REGRESSIONS,
         case(&configs),
         |(ci, request, id, by)| check_render(&configs[ci], &request, &id, &by),
     );

@@ -11,11 +11,6 @@ use tfpilot::core::webhook::{Event, parse_event};
 
 use crate::common::{ensure, fuzz, json_value, root, wide_string};
 
-const REGRESSIONS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fuzz-regressions/webhook.txt"
-);
-
 /// Events tfpilot parses into types, and some it only acknowledges.
 const EVENTS: [&str; 13] = [
     "ping",
@@ -208,7 +203,6 @@ fn fuzz_webhook_arbitrary_bytes() {
     ];
     fuzz(
         "webhook_arbitrary_bytes",
-        REGRESSIONS,
         (event_name(), body),
         |(event, body)| parse_and_check(&event, &body),
     );
@@ -224,7 +218,6 @@ fn fuzz_webhook_arbitrary_json_objects() {
     .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()));
     fuzz(
         "webhook_arbitrary_json_objects",
-        REGRESSIONS,
         (event_name(), object),
         |(event, object)| parse_and_check(&event, object.to_string().as_bytes()),
     );
@@ -388,7 +381,6 @@ fn fuzz_webhook_mutated_real_payloads() {
     );
     fuzz(
         "webhook_mutated_real_payloads",
-        REGRESSIONS,
         case,
         |(i, mutations, other_event)| {
             let f = &all[i];
@@ -419,7 +411,6 @@ fn fuzz_webhook_unknown_fields_change_nothing() {
     let additions = prop::collection::vec((any::<usize>(), "[a-z_]{1,12}", json_value(KEYS)), 1..8);
     fuzz(
         "webhook_unknown_fields_change_nothing",
-        REGRESSIONS,
         (0..n, additions),
         |(i, additions)| {
             let f = &all[i];

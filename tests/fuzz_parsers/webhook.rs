@@ -1,8 +1,9 @@
 //! Target: webhook bodies → `tfpilot::core::webhook::parse_event`.
 //!
-//! Whoever can reach the endpoint before the signature check, and GitHub itself as its
-//! payloads drift, decide these bytes. The parser must never panic, must name the event
-//! it was told, and must read `action` and the installation from the payload itself.
+//! GitHub writes these bytes, and its payloads drift (fields appear, vanish, change
+//! type); anyone holding the webhook secret could write them too. The parser must never
+//! panic, must name the event it was told, and must read `action` and the installation
+//! from the payload itself.
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;

@@ -503,7 +503,7 @@ async fn a_redelivered_delivery_id_is_acknowledged_with_zero_writes() {
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer_and_metrics_count_deliveries() {
-    let (store, a, app) = seeded().await;
+    let (_store, _a, app) = seeded().await;
     for (i, e) in plan_lifecycle(11).iter().enumerate() {
         deliver(&app, "workflow_run", &format!("h{i}"), e).await;
     }

@@ -28,6 +28,48 @@ pub enum Command {
     Init(InitArgs),
     /// Generate the issue forms from `.github/tfpilot.yml` into `.github/ISSUE_TEMPLATE/`.
     Forms(FormsArgs),
+    /// Create the GitHub App through GitHub's manifest flow and write its credentials and an env file for `serve`.
+    Setup(SetupArgs),
+}
+
+/// `tfpilot setup`.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Where GitHub sends webhooks: the public URL of `tfpilot serve` followed by `/webhooks/github`.
+    #[arg(long, env = "TFPILOT_WEBHOOK_URL")]
+    pub webhook_url: String,
+    /// Create the app under this organization (you must be an owner) instead of your personal account.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// The app's name, unique on GitHub, at most 34 characters [default: tfpilot-<org>, or tfpilot-<random> for a personal app].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The app's homepage shown on GitHub [default: the organization's page, or --github-url].
+    #[arg(long)]
+    pub homepage_url: Option<String>,
+    /// GitHub's web address (GitHub Enterprise Server: `https://HOST`).
+    #[arg(long, env = "TFPILOT_GITHUB_URL", default_value = "https://github.com")]
+    pub github_url: String,
+    /// GitHub's REST API base URL, used to exchange the code for the credentials (GitHub Enterprise Server: `https://HOST/api/v3`).
+    #[arg(
+        long,
+        visible_alias = "api-url",
+        env = "TFPILOT_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
+    /// Loopback address of the local setup page; GitHub sends the browser back to it.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Directory for the credentials (`tfpilot-app.json`, the private key PEM) and `tfpilot.env`, all mode 0600.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// Overwrite credential files that already exist in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Open the setup page in the default browser.
+    #[arg(long)]
+    pub open: bool,
 }
 
 /// `tfpilot init`.
@@ -127,6 +169,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Healthcheck(args) => healthcheck(args).await,
         Command::Init(args) => init(args),
         Command::Forms(args) => forms(args),
+        Command::Setup(args) => crate::setup::run(args).await,
     }
 }
 

@@ -10,7 +10,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// tfpilot: self-service Terraform through GitHub alone.
 #[derive(Debug, Parser)]
-#[command(name = "tfpilot", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "tfpilot",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Getting started: `tfpilot setup` creates the GitHub App, `tfpilot init` prepares an \
+                  infrastructure repository, `tfpilot serve` runs the app.\n\
+                  Every flag, environment variable and .github/tfpilot.yml key: docs/configuration.md"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -21,6 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the GitHub App: receive webhooks, keep facts, drive plans and applies.
+    #[command(after_help = SERVE_ENV_HELP)]
     Serve(ServeArgs),
     /// Ask a running `tfpilot serve` for /healthz (for container health checks).
     Healthcheck(HealthcheckArgs),
@@ -72,6 +82,13 @@ pub struct SetupArgs {
     pub open: bool,
 }
 
+/// Environment variables `serve` reads besides its flags' own.
+const SERVE_ENV_HELP: &str = "Also read from the environment:
+  TFPILOT_LOG       log filter, e.g. `info` or `info,tfpilot=debug` [default: info]
+  DEBUG_WEBHOOKS=1  log how each workflow_run delivery was matched to its request
+  AWS_REGION, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_PROFILE, ...
+                    the standard AWS chain, for an `s3://` store";
+
 /// `tfpilot init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -111,10 +128,10 @@ pub struct ServeArgs {
     /// The webhook secret set on the GitHub App (required).
     #[arg(long, env = "TFPILOT_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
-    /// The GitHub App's id.
+    /// The GitHub App's id (required; `tfpilot setup` writes it to tfpilot.env).
     #[arg(long, env = "TFPILOT_APP_ID")]
     pub app_id: Option<u64>,
-    /// Path to the GitHub App's private key (PEM).
+    /// Path to the GitHub App's private key (PEM); this or --private-key is required.
     #[arg(long, env = "TFPILOT_PRIVATE_KEY_PATH")]
     pub private_key_path: Option<PathBuf>,
     /// The GitHub App's private key itself (PEM), instead of a path.
@@ -135,7 +152,7 @@ pub struct ServeArgs {
         default_value = "https://api.github.com"
     )]
     pub github_api_url: String,
-    /// Log format.
+    /// Format of the log lines on stderr (which lines: TFPILOT_LOG).
     #[arg(long, env = "TFPILOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
 }

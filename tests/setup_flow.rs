@@ -91,6 +91,28 @@ fn assert_valid_manifest(m: &Value, redirect_prefix: &str) {
     for key in REQUIRED_KEYS {
         assert!(obj.contains_key(*key), "required key {key} missing");
     }
+    // The types GitHub documents for each parameter.
+    for (key, value) in obj {
+        let ok = match key.as_str() {
+            "url" | "name" | "redirect_url" | "setup_url" | "description" => value.is_string(),
+            "public" | "request_oauth_on_install" | "setup_on_update" => value.is_boolean(),
+            "hook_attributes" | "default_permissions" => value.is_object(),
+            "default_events" => value
+                .as_array()
+                .is_some_and(|a| a.iter().all(Value::is_string)),
+            "callback_urls" => value
+                .as_array()
+                .is_some_and(|a| a.len() <= 10 && a.iter().all(Value::is_string)),
+            _ => false,
+        };
+        assert!(ok, "manifest key {key} has the wrong type: {value}");
+    }
+    for (permission, level) in m["default_permissions"].as_object().expect("permissions") {
+        assert!(
+            matches!(level.as_str(), Some("read" | "write" | "admin")),
+            "permission {permission}: {level}"
+        );
+    }
     let hook = m["hook_attributes"].as_object().expect("hook_attributes");
     for key in hook.keys() {
         assert!(HOOK_KEYS.contains(&key.as_str()), "hook key {key}");

@@ -458,3 +458,33 @@ async fn setup_listens_on_loopback_only() {
     .expect("refused");
     assert!(err.to_string().contains("loopback"), "{err}");
 }
+
+#[tokio::test]
+async fn the_page_answers_only_to_its_own_loopback_address() {
+    let sim = Simulator::start(SimConfig::for_tests())
+        .await
+        .expect("simulator");
+    let out = tempfile::tempdir().expect("tempdir");
+    let server = SetupServer::start(
+        options(out.path(), &sim),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("start");
+    let http = reqwest::Client::new();
+    let ok = http.get(server.page_url()).send().await.expect("page");
+    assert_eq!(ok.status(), 200);
+    // What a DNS-rebinding page would send: our address, its own host name.
+    let rebound = http
+        .get(server.page_url())
+        .header(
+            "host",
+            format!("evil.example:{}", server.local_addr().port()),
+        )
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(rebound.status(), 403);
+    let body = rebound.text().await.expect("body");
+    assert!(!body.contains("manifest"), "{body}");
+}

@@ -29,6 +29,8 @@ pub struct SetupServer {
 
 struct Flow {
     options: SetupOptions,
+    /// The port the page listens on (for the `Host` check).
+    port: u16,
     state: String,
     action: String,
     manifest: String,
@@ -78,6 +80,7 @@ impl SetupServer {
         let (created_tx, created_rx) = oneshot::channel();
         let flow = Arc::new(Flow {
             options,
+            port: addr.port(),
             state,
             action,
             manifest,
@@ -86,6 +89,10 @@ impl SetupServer {
         let router = Router::new()
             .route("/", get(page))
             .route(CALLBACK_PATH, get(callback))
+            .layer(axum::middleware::from_fn_with_state(
+                flow.clone(),
+                local_host_only,
+            ))
             .with_state(flow);
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -153,6 +160,32 @@ fn escape_html(s: &str) -> String {
         }
     }
     out
+}
+
+/// Refuses requests whose `Host` is not this loopback page: a web page that rebinds its
+/// own DNS name to 127.0.0.1 could otherwise read the form's `state` and drive the flow.
+async fn local_host_only(
+    State(flow): State<Arc<Flow>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let allowed = ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .any(|name| host == format!("{name}:{}", flow.port));
+    if allowed {
+        next.run(request).await
+    } else {
+        done_page(
+            StatusCode::FORBIDDEN,
+            "Wrong address",
+            "Open the setup page through the address <code>tfpilot setup</code> printed.",
+        )
+    }
 }
 
 async fn page(State(flow): State<Arc<Flow>>) -> Html<String> {

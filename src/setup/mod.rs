@@ -216,3 +216,52 @@ fn open_browser(url: &str) {
         eprintln!("could not start {opener} ({e}): open {url} yourself");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(org: Option<&str>, name: Option<&str>, webhook_url: &str) -> SetupArgs {
+        SetupArgs {
+            webhook_url: webhook_url.into(),
+            org: org.map(Into::into),
+            name: name.map(Into::into),
+            homepage_url: None,
+            github_url: "https://github.com/".into(),
+            github_api_url: "https://api.github.com/".into(),
+            listen: "127.0.0.1:3000".parse().unwrap(),
+            out: PathBuf::from("."),
+            force: false,
+            open: false,
+        }
+    }
+
+    const HOOK: &str = "https://tfpilot.acme.test/webhooks/github";
+
+    #[test]
+    fn an_organization_app_is_named_and_homed_after_the_organization() {
+        let o = SetupOptions::from_args(&args(Some("acme"), None, HOOK)).unwrap();
+        assert_eq!(o.name, "tfpilot-acme");
+        assert_eq!(o.homepage_url, "https://github.com/acme");
+        assert_eq!(o.api_url, "https://api.github.com");
+        assert_eq!(o.org.as_deref(), Some("acme"));
+    }
+
+    #[test]
+    fn a_personal_app_gets_a_random_suffix() {
+        let o = SetupOptions::from_args(&args(None, None, HOOK)).unwrap();
+        let suffix = o.name.strip_prefix("tfpilot-").unwrap();
+        assert_eq!(suffix.len(), 6, "{}", o.name);
+        assert!(suffix.chars().all(|c| c.is_ascii_hexdigit()), "{}", o.name);
+        assert_eq!(o.homepage_url, "https://github.com");
+    }
+
+    #[test]
+    fn unusable_values_name_their_flag() {
+        let err = SetupOptions::from_args(&args(None, None, "not a url")).unwrap_err();
+        assert!(err.to_string().starts_with("--webhook-url:"), "{err}");
+        let long = "x".repeat(35);
+        let err = SetupOptions::from_args(&args(None, Some(&long), HOOK)).unwrap_err();
+        assert!(err.to_string().starts_with("--name:"), "{err}");
+    }
+}

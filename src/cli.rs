@@ -16,7 +16,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about,
     long_about = None,
     propagate_version = true,
-    after_help = "Getting started: `tfpilot setup` creates the GitHub App, `tfpilot init` prepares an \
+    after_help = "Try it offline first: `tfpilot demo`.\n\
+                  Getting started: `tfpilot setup` creates the GitHub App, `tfpilot init` prepares an \
                   infrastructure repository, `tfpilot serve` runs the app.\n\
                   Every flag, environment variable and .github/tfpilot.yml key: docs/configuration.md"
 )]
@@ -29,6 +30,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Play a request's whole lifecycle offline against a simulated GitHub (start here).
+    Demo(DemoArgs),
     /// Run the GitHub App: receive webhooks, keep facts, drive plans and applies.
     #[command(after_help = SERVE_ENV_HELP)]
     Serve(ServeArgs),
@@ -88,6 +91,20 @@ const SERVE_ENV_HELP: &str = "Also read from the environment:
   DEBUG_WEBHOOKS=1  log how each workflow_run delivery was matched to its request
   AWS_REGION, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_PROFILE, ...
                     the standard AWS chain, for an `s3://` store";
+
+/// `tfpilot demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Which story to play.
+    #[arg(long, value_enum, default_value_t = crate::demo::Scenario::Lifecycle)]
+    pub scenario: crate::demo::Scenario,
+    /// Pause for Enter between steps.
+    #[arg(long)]
+    pub step: bool,
+    /// Keep the facts in this store instead of a temporary folder (`file://…`, `s3://…`).
+    #[arg(long, env = "TFPILOT_DEMO_STORE")]
+    pub store: Option<String>,
+}
 
 /// `tfpilot init`.
 #[derive(Debug, Args)]
@@ -182,6 +199,7 @@ pub fn init_logging(format: LogFormat) {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo(args) => demo(args).await,
         Command::Serve(args) => crate::serve::run(args).await,
         Command::Healthcheck(args) => healthcheck(args).await,
         Command::Init(args) => init(args),
@@ -255,6 +273,27 @@ fn forms(args: FormsArgs) -> anyhow::Result<()> {
             writeln!(out, "wrote      {}", path.display())?;
         }
     }
+    Ok(())
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    // The demo's own log lines would drown its story; errors still show.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TFPILOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let mut out = std::io::stdout().lock();
+    crate::demo::run(
+        crate::demo::DemoOptions {
+            scenario: args.scenario,
+            step: args.step,
+            store: args.store,
+        },
+        &mut out,
+    )
+    .await?;
     Ok(())
 }
 

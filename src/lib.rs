@@ -15,5 +15,6 @@ pub mod init;
 pub mod render;
 pub mod serve;
 pub mod service;
+pub mod setup;
 pub mod sim;
 pub mod store;

@@ -496,6 +496,13 @@ async fn an_edit_after_creation_changes_nothing_and_says_so() {
         .expect("issue");
     h.settle().await.expect("settle");
     let before = assert_exactly_one_request(&h, issue, "alice").await;
+    // An edit that changes no answer is no news.
+    let comment_before = bot_comments(&h, issue)[0].body.clone();
+    h.sim
+        .edit_issue_body(INFRA_REPO, issue, "alice", &format!("{}\n", seed_body()))
+        .expect("edit");
+    h.settle().await.expect("settle");
+    assert_eq!(bot_comments(&h, issue)[0].body, comment_before);
     let changed = body(&[
         ("tfpilot-module", "s3-bucket"),
         ("tfpilot-environment", "prod"),
@@ -547,4 +554,83 @@ async fn issues_without_the_label_or_from_bots_are_left_alone() {
             .expect("list")
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn an_unreadable_config_is_explained_on_a_labelled_issue() {
+    let h = start().await;
+    h.sim
+        .push(
+            INFRA_REPO,
+            "main",
+            "maintainer",
+            &[(
+                ".github/tfpilot.yml",
+                Some("environments: {}\nmodulez: {}\n"),
+            )],
+            "break the config",
+        )
+        .expect("push");
+    let issue = h
+        .sim
+        .open_issue(INFRA_REPO, "alice", "Assets", &seed_body(), &[LABEL])
+        .expect("issue");
+    h.settle().await.expect("settle");
+    let comments = bot_comments(&h, issue);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0]
+            .body
+            .contains("cannot read this repository's `.github/tfpilot.yml`")
+    );
+    assert!(comments[0].body.contains("modulez"), "{}", comments[0].body);
+    assert!(request_branches(&h).is_empty());
+}
+
+#[tokio::test]
+async fn a_crash_after_posting_the_comment_never_posts_a_second_one() {
+    use tfpilot::store::{Fault, FaultAction, FaultStore, MemoryStore, OpKind};
+    let faults = std::sync::Arc::new(FaultStore::new(std::sync::Arc::new(MemoryStore::new())));
+    let h = Harness::start(HarnessOptions {
+        store: Some(faults.clone()),
+        ..HarnessOptions::default()
+    })
+    .await
+    .expect("harness");
+    // Recording the comment's id fails through every retry: the delivery fails after
+    // the comment was posted, as if tfpilot crashed there.
+    faults.inject(Fault {
+        op: OpKind::Replace,
+        key_prefix: "index/issue-form/".into(),
+        action: FaultAction::FailBefore,
+        times: 40,
+    });
+    let invalid = body(&[
+        ("tfpilot-module", "s3-bucket"),
+        ("tfpilot-environment", "dev"),
+        ("name", "Not_A_Bucket"),
+        ("project", "core"),
+    ]);
+    let issue = h
+        .sim
+        .open_issue(INFRA_REPO, "alice", "Bucket", &invalid, &[LABEL])
+        .expect("issue");
+    h.settle().await.expect("settle");
+    assert!(faults.pending().is_empty(), "the fault was hit");
+    assert!(
+        h.sim
+            .deliveries()
+            .iter()
+            .any(|d| d.event == "issues" && d.status_code.is_some_and(|s| s >= 500))
+    );
+    assert_eq!(bot_comments(&h, issue).len(), 1);
+
+    // Later (the crashed claim has expired) the person fixes the form: the comment
+    // that was posted is found and becomes the PR link.
+    h.clock.advance(chrono::Duration::minutes(5));
+    h.sim
+        .edit_issue_body(INFRA_REPO, issue, "alice", &seed_body())
+        .expect("edit");
+    h.settle().await.expect("settle");
+    assert_exactly_one_request(&h, issue, "alice").await;
 }

@@ -25,7 +25,7 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 
 use crate::config::catalogue::{InputValue, ModuleSource};
-use crate::config::repo::RepoConfig;
+use crate::config::repo::{DEFAULT_REQUEST_LABEL, RepoConfig};
 use crate::core::hcl::{
     ModuleFile, RenderedFile, module_arguments, render_module_file, request_file_path,
 };
@@ -76,6 +76,13 @@ pub async fn handle(svc: &Service, e: &IssuesEvent) -> Result<Outcome, ServiceEr
         Ok(config) => config,
         Err(RepoConfigError::GitHub(err)) => return Err(err.into()),
         Err(err) => {
+            // Without the config the label is unknown; an issue with the default one was
+            // surely meant for tfpilot, and its author deserves to know why nothing happens.
+            if e.issue.has_label(DEFAULT_REQUEST_LABEL) {
+                let body = text::config_problem_comment(&err.to_string());
+                let changed = comment::show(svc, &repo, e.issue.number, &body).await?;
+                return Ok(Outcome::saved(changed));
+            }
             tracing::warn!(
                 event = "issue_form.no_config",
                 repo = %repo.full_name(),
@@ -152,7 +159,7 @@ async fn create_request(
     let mut changed = false;
     let request = match svc.requests.get(id.as_str()).await? {
         Some(existing) => {
-            if e.action == "edited" {
+            if e.action == "edited" && form_differs(config, e, &existing) {
                 comment::mark_edited_after_creation(svc, repo, number).await?;
             }
             existing
@@ -214,6 +221,21 @@ async fn create_request(
     .await?;
     changed |= matches!(dispatched, super::dispatch::Dispatched::Started { .. });
     Ok(Outcome::saved(changed))
+}
+
+/// Whether the issue's form now asks for something other than the request holds
+/// (an edit of the title, or of the body that changes no answer, is no news).
+fn form_differs(config: &RepoConfig, e: &IssuesEvent, request: &Request) -> bool {
+    let body = e.issue.body.as_deref().unwrap_or("");
+    let Ok(inputs) = parse_request(config, body) else {
+        return true;
+    };
+    let requester = request.requester.as_deref().unwrap_or(&e.issue.user.login);
+    let same = request.environment.as_deref() == Some(inputs.environment.as_str())
+        && request.module.as_deref() == Some(inputs.module.as_str())
+        && module_arguments(config, &inputs, &request.id, requester)
+            .is_ok_and(|args| request.config.as_ref() == Some(&arguments_json(&args)));
+    !same
 }
 
 /// When the form no longer names the environment and module the reserved id does.

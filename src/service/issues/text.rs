@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use crate::config::repo::CONFIG_PATH;
+use crate::core::issue_form::PROBLEMS_MARKER;
 use crate::core::request::Request;
 
 /// The seed's name for the preset a request used (kept in the request doc).
@@ -82,6 +84,17 @@ pub fn created_comment(request_id: &str, pr_number: u64, edited_after_creation: 
         );
     }
     out
+}
+
+/// The issue comment when the repository's config cannot be read: the request cannot
+/// be checked until a maintainer fixes it.
+pub fn config_problem_comment(error: &str) -> String {
+    let quoted: String = error.lines().map(|l| format!("> {l}\n")).collect();
+    format!(
+        "{PROBLEMS_MARKER}\ntfpilot cannot read this repository's `{CONFIG_PATH}`, so it \
+         cannot check this request yet:\n\n{quoted}\nA maintainer needs to fix the file on \
+         the default branch; then edit this issue (… → **Edit**) and tfpilot checks it again.\n"
+    )
 }
 
 /// A value as a table cell: strings as code, other JSON compact, pipes escaped.

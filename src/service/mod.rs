@@ -10,7 +10,9 @@
 
 pub mod clock;
 pub mod dispatch;
+pub mod effects;
 pub mod issues;
+pub mod plan_artifact;
 pub mod pull_request;
 pub mod repo_config;
 pub mod workflow_run;

@@ -155,6 +155,7 @@ pub async fn handle(
         svc.index_run(kind.as_str(), update.id, &request_id).await?;
     }
     if updated.saved {
+        super::effects::request_saved(svc, &updated.request).await;
         tracing::info!(
             event = "request.run",
             request_id,

@@ -45,14 +45,17 @@ use super::repo_config::RepoConfigError;
 use super::{Outcome, Service, ServiceError, repo_of};
 use text::TEMPLATE_ID;
 
-/// True for issue actions that may create or re-check a request: not PRs, not bots,
-/// not closed issues. Whether the issue carries the request label needs the repo
-/// config, so [`handle`] checks that.
+/// True for issue actions that may create or re-check a request: labelled issues
+/// (not PRs, not closed) in an installation, not by bots. Which label marks requests
+/// needs the repo config, so [`handle`] checks that; an issue without any label costs
+/// no call at all.
 pub fn is_relevant(e: &IssuesEvent) -> bool {
     matches!(
         e.action.as_str(),
         "opened" | "edited" | "labeled" | "reopened"
-    ) && !e.issue.is_pull_request()
+    ) && e.installation.is_some()
+        && !e.issue.labels.is_empty()
+        && !e.issue.is_pull_request()
         && !e.sender.is_bot()
         && !e.issue.user.is_bot()
         && e.issue.state.as_deref() != Some("closed")
@@ -198,8 +201,8 @@ async fn create_request(
             }
         }
     };
-    changed |= ensure_branch(svc, repo, config, &request).await?;
-    let (request, pr_changed) = ensure_pr(svc, repo, &request).await?;
+    changed |= Box::pin(ensure_branch(svc, repo, config, &request)).await?;
+    let (request, pr_changed) = Box::pin(ensure_pr(svc, repo, &request)).await?;
     changed |= pr_changed;
     let pr = request
         .pr()
@@ -209,7 +212,8 @@ async fn create_request(
     changed |= comment::show(svc, repo, number, &body).await?;
     let once = format!("plan-initial-{}", id.as_str());
     let branch = id.branch();
-    let dispatched = dispatch(
+    // Boxed for the same reason as the effects pass it runs.
+    let dispatched = Box::pin(dispatch(
         svc,
         repo,
         &request,
@@ -217,7 +221,7 @@ async fn create_request(
         &branch,
         &[],
         Some(&once),
-    )
+    ))
     .await?;
     changed |= matches!(dispatched, super::dispatch::Dispatched::Started { .. });
     Ok(Outcome::saved(changed))
@@ -553,7 +557,8 @@ async fn ensure_pr(
                 actor: None,
             };
             let rule = approval_rule(svc, repo, request).await?;
-            svc.requests
+            let updated = svc
+                .requests
                 .update(&id, |current| {
                     // A concurrent delivery or the PR's own webhook may have recorded it.
                     if current.pr().is_some() {
@@ -562,6 +567,11 @@ async fn ensure_pr(
                     patch_pr(current, &update, &rule)
                 })
                 .await?;
+            if updated.saved {
+                // Boxed: the effects pass is a deep future, and debug builds put every
+                // level of it on the delivery task's stack.
+                Box::pin(super::effects::request_saved(svc, &updated.request)).await;
+            }
             pr.number
         }
     };

@@ -634,3 +634,91 @@ async fn a_crash_after_posting_the_comment_never_posts_a_second_one() {
     h.settle().await.expect("settle");
     assert_exactly_one_request(&h, issue, "alice").await;
 }
+
+#[tokio::test]
+async fn an_edit_after_the_merge_and_branch_deletion_brings_nothing_back() {
+    let h = start().await;
+    let issue = h
+        .sim
+        .open_issue(INFRA_REPO, "alice", "Assets", &seed_body(), &[LABEL])
+        .expect("issue");
+    h.settle().await.expect("settle");
+    let request = assert_exactly_one_request(&h, issue, "alice").await;
+    let pr = request.pr().expect("pr").number;
+    h.sim.merge_pull(INFRA_REPO, pr, "bob").expect("merge");
+    // "Automatically delete head branches", as many repositories have.
+    let url = format!(
+        "{}/repos/acme/infra/git/refs/heads/request/{}",
+        h.sim.base_url(),
+        request.id
+    );
+    let deleted = reqwest::Client::new()
+        .delete(url)
+        .header(
+            "authorization",
+            format!("token {}", h.sim.installation_token()),
+        )
+        .header("user-agent", "tfpilot-test")
+        .send()
+        .await
+        .expect("delete ref");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    h.settle().await.expect("settle");
+    assert!(request_branches(&h).is_empty());
+
+    let changed = body(&[
+        ("tfpilot-module", "s3-bucket"),
+        ("tfpilot-environment", "dev"),
+        ("name", "another-bucket"),
+        ("project", "core"),
+    ]);
+    h.sim
+        .edit_issue_body(INFRA_REPO, issue, "alice", &changed)
+        .expect("edit");
+    h.settle().await.expect("settle");
+    assert!(request_branches(&h).is_empty(), "the branch stays deleted");
+    assert_eq!(
+        count_calls(&h, "POST", "/repos/{owner}/{repo}/git/commits"),
+        1
+    );
+    assert_eq!(h.sim.pulls(INFRA_REPO).len(), 1);
+    assert_eq!(
+        h.sim
+            .dispatches()
+            .iter()
+            .filter(|d| d.workflow.contains("plan"))
+            .count(),
+        1
+    );
+    let comments = bot_comments(&h, issue);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0]
+            .body
+            .contains("edited after the request was created")
+    );
+}
+
+#[tokio::test]
+async fn an_edit_after_the_request_was_archived_does_not_bring_it_back() {
+    let h = start().await;
+    let issue = h
+        .sim
+        .open_issue(INFRA_REPO, "alice", "Assets", &seed_body(), &[LABEL])
+        .expect("issue");
+    h.settle().await.expect("settle");
+    let request = assert_exactly_one_request(&h, issue, "alice").await;
+    let svc = &h.state.service;
+    svc.requests.archive(&request.id).await.expect("archive");
+    h.sim
+        .edit_issue_body(INFRA_REPO, issue, "alice", &format!("{}\n", seed_body()))
+        .expect("edit");
+    h.settle().await.expect("settle");
+    assert!(svc.requests.get(&request.id).await.expect("get").is_none());
+    assert!(svc.requests.list_ids().await.expect("list").is_empty());
+    assert_eq!(
+        count_calls(&h, "POST", "/repos/{owner}/{repo}/git/commits"),
+        1
+    );
+    assert_eq!(h.sim.pulls(INFRA_REPO).len(), 1);
+}

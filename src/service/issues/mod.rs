@@ -167,6 +167,17 @@ async fn create_request(
             }
             existing
         }
+        None if svc.requests.get_archived(id.as_str()).await?.is_some() => {
+            // Destroyed and archived: the issue's story is over; an edit must not
+            // bring the request back.
+            tracing::info!(
+                event = "issue_form.archived",
+                request_id = %id.as_str(),
+                issue = number,
+                "request issue of an archived request; nothing to do"
+            );
+            return Ok(Outcome::Unchanged);
+        }
         None => {
             // Only a crash between the index write and this create gets here with an
             // edited body; the id already names environment and module, so the form
@@ -201,7 +212,11 @@ async fn create_request(
             }
         }
     };
-    changed |= Box::pin(ensure_branch(svc, repo, config, &request)).await?;
+    // Once the PR is recorded the branch was pushed: after a merge GitHub may have
+    // deleted it, and it must not come back.
+    if request.pr().is_none() {
+        changed |= Box::pin(ensure_branch(svc, repo, config, &request)).await?;
+    }
     let (request, pr_changed) = Box::pin(ensure_pr(svc, repo, &request)).await?;
     changed |= pr_changed;
     let pr = request

@@ -16,34 +16,28 @@
 //! 6. the plan, dispatched under the once-key `plan-initial-<id>`.
 
 pub mod comment;
+pub mod facts;
+pub mod steps;
 pub mod text;
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
 use rand::Rng;
-use serde_json::{Map, Value, json};
 
-use crate::config::catalogue::{InputValue, ModuleSource};
 use crate::config::repo::{DEFAULT_REQUEST_LABEL, RepoConfig};
-use crate::core::hcl::{
-    ModuleFile, RenderedFile, module_arguments, render_module_file, request_file_path,
-};
+use crate::core::hcl::module_arguments;
 use crate::core::ids::{RequestId, SUFFIX_LEN};
 use crate::core::issue_form::{
     FieldProblem, RequestInputs, parse_request, render_problems_comment,
 };
-use crate::core::patch::{PrUpdate, patch_pr};
-use crate::core::request::{RenderFacts, Request, TimelineEntry, WorkflowKind};
+use crate::core::request::{Request, WorkflowKind};
 use crate::core::webhook::IssuesEvent;
-use crate::github::{FileChange, GitHubError, NewPullRequest, PullRequest, Repo, commit_files};
+use crate::github::Repo;
 use crate::store::Thread;
 
 use super::dispatch::dispatch;
-use super::pull_request::approval_rule;
 use super::repo_config::RepoConfigError;
 use super::{Outcome, Service, ServiceError, repo_of};
-use text::TEMPLATE_ID;
+use facts::{arguments_json, new_request};
+use steps::{ensure_branch, ensure_pr};
 
 /// True for issue actions that may create or re-check a request: labelled issues
 /// (not PRs, not closed) in an installation, not by bots. Which label marks requests
@@ -277,383 +271,10 @@ fn id_mismatch(id: &RequestId, inputs: &RequestInputs) -> Option<FieldProblem> {
     })
 }
 
-/// The request doc for a newly validated form: inputs, render facts, module ref and
-/// target, all recorded before anything is pushed.
-async fn new_request(
-    svc: &Service,
-    repo: &Repo,
-    config: &RepoConfig,
-    e: &IssuesEvent,
-    id: &RequestId,
-    inputs: &RequestInputs,
-    requester: &str,
-) -> Result<Request, ServiceError> {
-    let now = svc.now();
-    let environment = config
-        .environment(&inputs.environment)
-        .ok_or(ServiceError::Incomplete(
-            "the request's environment in the config",
-        ))?;
-    let module = config
-        .module(&inputs.module)
-        .ok_or(ServiceError::Incomplete(
-            "the request's module in the catalogue",
-        ))?;
-    let source = module
-        .module_source()
-        .map_err(|_| ServiceError::Incomplete("a usable module source"))?;
-    let directory = environment.directory(&inputs.environment);
-    let arguments = module_arguments(config, inputs, id.as_str(), requester)
-        .map_err(|_| ServiceError::Incomplete("renderable module arguments"))?;
-    let file = render(id, &directory, &source, &arguments)?;
-    // Rendering again from the same arguments must give the same bytes.
-    let reproducible = render(id, &directory, &source, &arguments)? == file;
-    let base = match &e.repository.default_branch {
-        Some(branch) => branch.clone(),
-        None => svc.github.get_repository(repo).await?.default_branch,
-    };
-    let base_sha = svc
-        .github
-        .get_ref(repo, &format!("heads/{base}"))
-        .await?
-        .object
-        .sha;
-
-    let mut request = Request::new(id);
-    request.requester = Some(requester.to_owned());
-    request.issue_number = Some(e.issue.number);
-    request.project = inputs.project().map(str::to_owned);
-    request.environment = Some(inputs.environment.clone());
-    request.module = Some(inputs.module.clone());
-    request.config = Some(arguments_json(&arguments));
-    request.installation_id = Some(repo.installation_id);
-    request.target_owner = Some(repo.owner.clone());
-    request.target_repo = Some(repo.name.clone());
-    request.target_base = Some(base);
-    request.target_env_path = Some(directory);
-    request.target_files = Some(vec![file.path.clone()]);
-    request.branch_name = Some(id.branch());
-    request.renderer_version = Some(file.renderer_version.to_owned());
-    request.render = Some(RenderFacts {
-        render_hash: Some(file.render_hash.clone()),
-        inputs_hash: Some(file.inputs_hash.clone()),
-        reproducible: Some(reproducible),
-        computed_at: Some(now),
-        extra: Map::new(),
-    });
-    if let Some(preset) = &inputs.preset {
-        request
-            .extra
-            .insert(TEMPLATE_ID.to_owned(), Value::String(preset.clone()));
-    }
-    request.extra.insert(
-        "moduleRef".to_owned(),
-        module_ref(repo, &source, &base_sha, now),
-    );
-    request.push_timeline(TimelineEntry {
-        at: Some(now),
-        what: format!("request created from issue #{}", e.issue.number),
-        who: Some(requester.to_owned()),
-        extra: Map::new(),
-    });
-    Ok(request)
-}
-
-/// The seed's `moduleRef`: where the module's code is and the default branch commit
-/// the catalogue was read at.
-fn module_ref(repo: &Repo, source: &ModuleSource, commit: &str, now: DateTime<Utc>) -> Value {
-    let mut out = match source {
-        ModuleSource::RepoPath(path) => json!({"repo": repo.full_name(), "path": path}),
-        ModuleSource::Registry { address, version } => {
-            json!({"source": address, "version": version})
-        }
-        ModuleSource::Git { url, git_ref } => json!({"source": url, "ref": git_ref}),
-    };
-    out["commitSha"] = json!(commit);
-    out["resolvedAt"] = json!(now);
-    out
-}
-
-fn render(
-    id: &RequestId,
-    directory: &str,
-    source: &ModuleSource,
-    arguments: &BTreeMap<String, InputValue>,
-) -> Result<RenderedFile, ServiceError> {
-    render_module_file(&ModuleFile {
-        request_id: id.as_str(),
-        env_directory: directory,
-        source,
-        arguments,
-    })
-    .map_err(|err| {
-        tracing::error!(event = "request.render_failed", request_id = %id.as_str(), error = %err, "render failed");
-        ServiceError::Incomplete("a renderable request")
-    })
-}
-
-/// Module arguments as stored in the request doc's `config`.
-fn arguments_json(arguments: &BTreeMap<String, InputValue>) -> Map<String, Value> {
-    arguments
-        .iter()
-        .filter_map(|(k, v)| serde_json::to_value(v).ok().map(|v| (k.clone(), v)))
-        .collect()
-}
-
-/// The request doc's `config` back as module arguments (the shapes `arguments_json`
-/// writes); `None` for a value no input type has.
-pub fn arguments_from_json(config: &Map<String, Value>) -> Option<BTreeMap<String, InputValue>> {
-    config
-        .iter()
-        .map(|(k, v)| {
-            let value = match v {
-                Value::Bool(b) => InputValue::Bool(*b),
-                Value::Number(n) => InputValue::Number(n.clone()),
-                Value::String(s) => InputValue::String(s.clone()),
-                Value::Array(items) => InputValue::List(
-                    items
-                        .iter()
-                        .map(|i| i.as_str().map(str::to_owned))
-                        .collect::<Option<Vec<_>>>()?,
-                ),
-                Value::Object(map) => InputValue::Map(
-                    map.iter()
-                        .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                        .collect::<Option<BTreeMap<_, _>>>()?,
-                ),
-                Value::Null => return None,
-            };
-            Some((k.clone(), value))
-        })
-        .collect()
-}
-
-/// The request's file, rendered again from its stored facts (not from the issue body,
-/// which may have changed since the request was created).
-fn render_from_facts(
-    config: &RepoConfig,
-    request: &Request,
-    id: &RequestId,
-) -> Result<RenderedFile, ServiceError> {
-    let module = request
-        .module
-        .as_deref()
-        .and_then(|m| config.module(m))
-        .ok_or(ServiceError::Incomplete(
-            "the request's module in the catalogue",
-        ))?;
-    let source = module
-        .module_source()
-        .map_err(|_| ServiceError::Incomplete("a usable module source"))?;
-    let directory = request
-        .target_env_path
-        .clone()
-        .ok_or(ServiceError::Incomplete("the request's environment path"))?;
-    let arguments = request
-        .config
-        .as_ref()
-        .and_then(arguments_from_json)
-        .ok_or(ServiceError::Incomplete("the request's module arguments"))?;
-    let file = render(id, &directory, &source, &arguments)?;
-    let recorded = request
-        .render
-        .as_ref()
-        .and_then(|r| r.render_hash.as_deref());
-    if recorded != Some(file.render_hash.as_str()) {
-        // Only when the catalogue's source changed between a crash and the resume.
-        tracing::warn!(
-            event = "request.render_changed",
-            request_id = %id.as_str(),
-            "re-rendered file differs from the recorded render hash"
-        );
-    }
-    if file.path != request_file_path(&directory, id.as_str()) {
-        return Err(ServiceError::Incomplete("the request file path"));
-    }
-    Ok(file)
-}
-
-/// Step 3: branch `request/<id>` holding the request's file. An existing branch is
-/// reused as it is (a crash after the push, or people's own commits on it); only a
-/// branch without the file gets a commit.
-async fn ensure_branch(
-    svc: &Service,
-    repo: &Repo,
-    config: &RepoConfig,
-    request: &Request,
-) -> Result<bool, ServiceError> {
-    let id = request
-        .request_id()
-        .map_err(|_| ServiceError::Incomplete("a valid request id"))?;
-    let branch = id.branch();
-    let base = request
-        .target_base
-        .clone()
-        .ok_or(ServiceError::Incomplete("the request's base branch"))?;
-    let file = render_from_facts(config, request, &id)?;
-    match svc.github.get_ref(repo, &format!("heads/{branch}")).await {
-        Ok(_) => match svc.github.get_file(repo, &file.path, Some(&branch)).await {
-            Ok(found) => {
-                if found.content != file.content.as_bytes() {
-                    tracing::info!(
-                        event = "request.branch_changed",
-                        request_id = %id.as_str(),
-                        "request branch holds a changed file; kept as it is"
-                    );
-                }
-                return Ok(false);
-            }
-            Err(err) if err.is_not_found() => {}
-            Err(err) => return Err(err.into()),
-        },
-        Err(err) if err.is_not_found() => {}
-        Err(err) => return Err(err.into()),
-    }
-    let change = FileChange {
-        path: file.path.clone(),
-        content: Some(file.content.into_bytes()),
-    };
-    let message = format!(
-        "tfpilot: {} ({})\n\nRequested in #{}.",
-        id.as_str(),
-        request.module.as_deref().unwrap_or("module"),
-        request.issue_number.unwrap_or_default()
-    );
-    match commit_files(&*svc.github, repo, &branch, &base, &message, &[change]).await {
-        Ok(commit) => {
-            tracing::info!(
-                event = "request.branch_pushed",
-                request_id = %id.as_str(),
-                commit = %commit.sha,
-                "request branch pushed"
-            );
-            Ok(true)
-        }
-        // A concurrent delivery created the branch first: its commit is the one.
-        Err(err) if is_conflict(&err) && branch_exists(svc, repo, &branch).await? => Ok(false),
-        Err(err) => Err(err.into()),
-    }
-}
-
-fn is_conflict(err: &GitHubError) -> bool {
-    matches!(err.status(), Some(409 | 422))
-}
-
-async fn branch_exists(svc: &Service, repo: &Repo, branch: &str) -> Result<bool, ServiceError> {
-    match svc.github.get_ref(repo, &format!("heads/{branch}")).await {
-        Ok(_) => Ok(true),
-        Err(err) if err.is_not_found() => Ok(false),
-        Err(err) => Err(err.into()),
-    }
-}
-
-/// Step 4: the request's PR, found (recorded in the doc, or open for the branch) or
-/// opened, then recorded in the doc and the PR index. Returns the stored request.
-async fn ensure_pr(
-    svc: &Service,
-    repo: &Repo,
-    request: &Request,
-) -> Result<(Request, bool), ServiceError> {
-    let id = request.id.clone();
-    let pr_number = match request.pr() {
-        Some(pr) => pr.number,
-        None => {
-            let pr = find_or_open_pr(svc, repo, request).await?;
-            let update = PrUpdate {
-                number: pr.number,
-                url: Some(pr.html_url.clone()),
-                title: Some(pr.title.clone()),
-                head_sha: Some(pr.head.sha.clone()),
-                base_ref: Some(pr.base.ref_name.clone()),
-                open: pr.state == crate::github::IssueState::Open,
-                merged: pr.merged,
-                merge_commit_sha: pr.merge_commit_sha.clone(),
-                updated_at: pr.updated_at,
-                actor: None,
-            };
-            let rule = approval_rule(svc, repo, request).await?;
-            let updated = svc
-                .requests
-                .update(&id, |current| {
-                    // A concurrent delivery or the PR's own webhook may have recorded it.
-                    if current.pr().is_some() {
-                        return None;
-                    }
-                    patch_pr(current, &update, &rule)
-                })
-                .await?;
-            if updated.saved {
-                // Boxed: the effects pass is a deep future, and debug builds put every
-                // level of it on the delivery task's stack.
-                Box::pin(super::effects::request_saved(svc, &updated.request)).await;
-            }
-            pr.number
-        }
-    };
-    svc.index
-        .link(Thread::Pr, &repo.owner, &repo.name, pr_number, &id)
-        .await?;
-    let stored = svc
-        .requests
-        .get(&id)
-        .await?
-        .ok_or(ServiceError::Incomplete("the request doc"))?;
-    let created = request.pr().is_none();
-    Ok((stored, created))
-}
-
-async fn find_or_open_pr(
-    svc: &Service,
-    repo: &Repo,
-    request: &Request,
-) -> Result<PullRequest, ServiceError> {
-    let branch = request
-        .branch_name
-        .clone()
-        .ok_or(ServiceError::Incomplete("the request's branch"))?;
-    if let Some(pr) = svc
-        .github
-        .list_pulls_by_head(repo, &branch)
-        .await?
-        .into_iter()
-        .next()
-    {
-        return Ok(pr);
-    }
-    let new = NewPullRequest {
-        title: text::pr_title(&request.id, request.module.as_deref().unwrap_or("module")),
-        head: branch.clone(),
-        base: request
-            .target_base
-            .clone()
-            .ok_or(ServiceError::Incomplete("the request's base branch"))?,
-        body: Some(text::pr_body(request)),
-        draft: false,
-    };
-    match svc.github.create_pull(repo, &new).await {
-        Ok(pr) => {
-            tracing::info!(
-                event = "request.pr_opened",
-                request_id = %request.id,
-                pr = pr.number,
-                "request PR opened"
-            );
-            Ok(pr)
-        }
-        // "A pull request already exists": a concurrent delivery opened it.
-        Err(err) if is_conflict(&err) => svc
-            .github
-            .list_pulls_by_head(repo, &branch)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(ServiceError::GitHub(err)),
-        Err(err) => Err(err.into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
@@ -663,23 +284,6 @@ mod tests {
             assert_eq!(suffix.len(), SUFFIX_LEN);
             assert!(RequestId::generate("dev", "s3-bucket", &suffix).is_ok());
         }
-    }
-
-    #[test]
-    fn stored_arguments_read_back_as_rendered() {
-        let mut args = BTreeMap::new();
-        args.insert("b".to_owned(), InputValue::Bool(true));
-        args.insert("n".to_owned(), InputValue::Number(30.into()));
-        args.insert("s".to_owned(), InputValue::String("x\"${y}".into()));
-        args.insert("l".to_owned(), InputValue::List(vec!["a".into()]));
-        args.insert(
-            "m".to_owned(),
-            InputValue::Map([("k".to_owned(), "v".to_owned())].into()),
-        );
-        assert_eq!(arguments_from_json(&arguments_json(&args)), Some(args));
-        let mut bad = Map::new();
-        bad.insert("x".into(), json!([1]));
-        assert_eq!(arguments_from_json(&bad), None);
     }
 
     #[test]

@@ -409,11 +409,16 @@ async fn a_crash_after_the_branch_push_resumes_on_redelivery_without_a_second_an
 #[tokio::test]
 async fn problems_are_one_comment_that_follows_edits_until_the_request_is_created() {
     let h = start().await;
+    // One broken answer per rule: unknown environment, pattern, required, minimum,
+    // maximum, allowed values, number and map syntax.
     let invalid = body(&[
         ("tfpilot-module", "s3-bucket"),
-        ("tfpilot-environment", "dev"),
+        ("tfpilot-environment", "staging"),
         ("name", "Not_A_Bucket"),
         ("noncurrent_expiration_days", "0"),
+        ("abort_multipart_days", "999"),
+        ("encryption_mode", "aes-256"),
+        ("tags", "just words"),
     ]);
     let issue = h
         .sim
@@ -424,14 +429,28 @@ async fn problems_are_one_comment_that_follows_edits_until_the_request_is_create
     assert_eq!(comments.len(), 1, "one reply");
     let first = comments[0].clone();
     assert!(first.body.starts_with(PROBLEMS_MARKER));
-    for field in ["**Name**", "**Project**", "**Noncurrent expiration days**"] {
+    let fields = [
+        "**Environment**",
+        "**Name**",
+        "**Project**",
+        "**Noncurrent expiration days**",
+        "**Abort multipart days**",
+        "**Encryption mode**",
+        "**Tags**",
+    ];
+    for field in fields {
         assert!(
-            first.body.contains(field),
+            first.body.contains(&format!("| {field} |")),
             "{field} missing in:\n{}",
             first.body
         );
     }
-    assert_eq!(first.body.matches("\n| **").count(), 3, "{}", first.body);
+    assert_eq!(
+        first.body.matches("\n| **").count(),
+        fields.len(),
+        "{}",
+        first.body
+    );
     insta::assert_snapshot!("issues_problems_comment", first.body);
     assert!(request_branches(&h).is_empty());
     assert!(h.sim.pulls(INFRA_REPO).is_empty());

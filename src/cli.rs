@@ -20,6 +20,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Play a request's whole lifecycle offline against a simulated GitHub (start here).
+    Demo(DemoArgs),
     /// Run the GitHub App: receive webhooks, keep facts, drive plans and applies.
     Serve(ServeArgs),
     /// Ask a running `tfpilot serve` for /healthz (for container health checks).
@@ -28,6 +30,20 @@ pub enum Command {
     Init(InitArgs),
     /// Generate the issue forms from `.github/tfpilot.yml` into `.github/ISSUE_TEMPLATE/`.
     Forms(FormsArgs),
+}
+
+/// `tfpilot demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Which story to play.
+    #[arg(long, value_enum, default_value_t = crate::demo::Scenario::Lifecycle)]
+    pub scenario: crate::demo::Scenario,
+    /// Pause for Enter between steps.
+    #[arg(long)]
+    pub step: bool,
+    /// Keep the facts in this store instead of a temporary folder (`file://…`, `s3://…`).
+    #[arg(long, env = "TFPILOT_DEMO_STORE")]
+    pub store: Option<String>,
 }
 
 /// `tfpilot init`.
@@ -123,6 +139,7 @@ pub fn init_logging(format: LogFormat) {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo(args) => demo(args).await,
         Command::Serve(args) => crate::serve::run(args).await,
         Command::Healthcheck(args) => healthcheck(args).await,
         Command::Init(args) => init(args),
@@ -195,6 +212,27 @@ fn forms(args: FormsArgs) -> anyhow::Result<()> {
             writeln!(out, "wrote      {}", path.display())?;
         }
     }
+    Ok(())
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    // The demo's own log lines would drown its story; errors still show.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TFPILOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let mut out = std::io::stdout().lock();
+    crate::demo::run(
+        crate::demo::DemoOptions {
+            scenario: args.scenario,
+            step: args.step,
+            store: args.store,
+        },
+        &mut out,
+    )
+    .await?;
     Ok(())
 }
 

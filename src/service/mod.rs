@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod dispatch;
 pub mod effects;
+pub mod issues;
 pub mod plan_artifact;
 pub mod pull_request;
 pub mod repo_config;
@@ -191,15 +192,10 @@ impl Service {
                 Ok(Outcome::Ignored)
             }
             Event::Issues(e) => {
-                tracing::info!(
-                    event = "webhook.not_handled_yet",
-                    delivery_id,
-                    github_event = "issues",
-                    action = %e.action,
-                    issue = e.issue.number,
-                    "issue-form requests are not handled yet"
-                );
-                Ok(Outcome::Ignored)
+                if !issues::is_relevant(&e) {
+                    return Ok(Outcome::Ignored);
+                }
+                self.once(delivery_id, issues::handle(self, &e)).await
             }
             Event::CheckRun(e) => {
                 tracing::info!(

@@ -10,6 +10,7 @@
 
 pub mod clock;
 pub mod dispatch;
+pub mod drift;
 pub mod effects;
 pub mod plan_artifact;
 pub mod pull_request;

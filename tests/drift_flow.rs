@@ -18,7 +18,9 @@ use tfpilot::harness::{Harness, HarnessOptions, INFRA_REPO};
 use tfpilot::serve::{Parts, assemble};
 use tfpilot::service::drift::{TickReport, tick};
 use tfpilot::service::{Clock, Service, Settings};
-use tfpilot::sim::{ArtifactSpec, Script, SimConfig, TEST_APP_PRIVATE_KEY_PEM};
+use tfpilot::sim::{
+    ArtifactSpec, CallFault, FaultResponse, Script, SimConfig, TEST_APP_PRIVATE_KEY_PEM,
+};
 
 const ID: &str = "req_dev_s3-bucket_dr1ft0";
 
@@ -277,4 +279,37 @@ async fn requests_not_applied_or_without_a_schedule_get_no_drift_check() {
     assert_eq!(report.requests, 2);
     assert_eq!(report.scheduled, 0, "{report:?}");
     assert!(drift_dispatches(&h).is_empty());
+}
+
+#[tokio::test]
+async fn a_result_the_webhook_path_could_not_read_is_read_by_the_next_tick() {
+    let h = Harness::start(HarnessOptions::default())
+        .await
+        .expect("harness");
+    let (_pr, issue) = applied_request(&h).await;
+    script_drift(&h, true, "Plan: 2 to add, 0 to change, 0 to destroy.");
+    let report = tick(&h.state.service).await.expect("tick");
+    assert_eq!(report.dispatched, 1);
+    // GitHub fails every artifact listing while the run completes.
+    h.sim.fail_calls(CallFault::new(
+        "GET",
+        "/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
+        100,
+        FaultResponse::Status(503),
+    ));
+    h.run_workflows().await.expect("runs");
+    assert!(stored(&h).await.drift.is_none(), "nothing read yet");
+    assert!(comments_with(&h, issue, "Drift detected").is_empty());
+
+    h.sim.clear_call_faults();
+    let report = tick(&h.state.service).await.expect("tick");
+    assert_eq!(report.read, 1, "{report:?}");
+    assert_eq!(report.dispatched, 0, "same period: no second dispatch");
+    let drift = stored(&h).await.drift.expect("drift recorded");
+    assert!(drift.drifted);
+    assert_eq!(drift.changes, Some(2));
+    assert_eq!(comments_with(&h, issue, "Drift detected").len(), 1);
+    // Read once: a further tick reads and tells nothing more.
+    assert_eq!(tick(&h.state.service).await.expect("tick").read, 0);
+    assert_eq!(comments_with(&h, issue, "Drift detected").len(), 1);
 }

@@ -138,7 +138,9 @@ async fn tick_one(svc: &Service, id: &str, report: &mut TickReport) -> Result<()
         return Ok(());
     };
     report.scheduled += 1;
-    if unread_run(&request).is_some() && run_concluded(svc, &request).await? {
+    // A result or a notice the webhook path missed (GitHub failing for a while).
+    let missed = unread_run(&request).is_some() || pending_notice(&request).is_some();
+    if missed && run_concluded(svc, &request).await? {
         report.read += 1;
     }
     if request
@@ -366,7 +368,9 @@ pub fn pending_notice(request: &Request) -> Option<Notice> {
 }
 
 /// Tells the request issue what the drift facts call for, once: a marker per run
-/// and notice keeps replicas and retries from commenting twice.
+/// and notice keeps replicas and retries from commenting twice. The marker is set
+/// before the comment, as for dispatches: a failure in between loses that comment
+/// (the sticky comment still shows the drift) rather than ever posting it twice.
 async fn notify(svc: &Service, request: &Request) -> Result<(), ServiceError> {
     let Some(notice) = pending_notice(request) else {
         return Ok(());
@@ -389,7 +393,19 @@ async fn notify(svc: &Service, request: &Request) -> Result<(), ServiceError> {
             Notice::Drifted => drift_comment(request, drift),
             Notice::Recovered => recovery_comment(request, drift),
         };
-        svc.github.create_comment(&repo, issue, &body).await?;
+        if let Err(e) = svc.github.create_comment(&repo, issue, &body).await {
+            // Refused before anything was created: free the marker so a later call
+            // tells the issue. Any other failure might have posted it; keep the marker.
+            if matches!(
+                e,
+                GitHubError::RateLimited { .. } | GitHubError::Unauthorized { .. }
+            ) && let Ok(key) = crate::store::markers::key(&marker)
+                && let Err(del) = svc.store.delete(&key, None).await
+            {
+                tracing::warn!(request_id = %request.id, error = %del, "drift notice marker not freed");
+            }
+            return Err(e.into());
+        }
         if notice == Notice::Drifted {
             reopen(svc, &repo, issue).await?;
         }

@@ -157,6 +157,7 @@ pub async fn handle(
     if updated.saved {
         if kind == WorkflowKind::DriftPlan
             && tracked
+            && update.status == RunStatus::Completed
             && let Err(e) = super::drift::run_concluded(svc, &updated.request).await
         {
             // The run facts are saved; the next drift tick reads the result again.

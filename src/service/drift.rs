@@ -487,7 +487,7 @@ pub fn drift_comment(request: &Request, drift: &DriftFacts) -> String {
         out.push_str(&format!("\nTerraform: {}\n", code(summary)));
     }
     out.push_str(
-        "\nThis issue was reopened so someone looks at it: bring the resources back in line (re-apply the request, or change it to match), or accept the change. tfpilot keeps checking on schedule and comments here when a drift plan is clean again.\n",
+        "\nTo resolve it, change the resources back, or change the request to match what is there now. tfpilot checks again on the environment's drift schedule and comments here once a drift plan is clean.\n",
     );
     out
 }

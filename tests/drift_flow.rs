@@ -313,3 +313,27 @@ async fn a_result_the_webhook_path_could_not_read_is_read_by_the_next_tick() {
     assert_eq!(tick(&h.state.service).await.expect("tick").read, 0);
     assert_eq!(comments_with(&h, issue, "Drift detected").len(), 1);
 }
+
+#[tokio::test]
+async fn a_drift_run_that_never_finishes_does_not_stop_the_schedule() {
+    let h = Harness::start(HarnessOptions::default())
+        .await
+        .expect("harness");
+    applied_request(&h).await;
+    let svc = &h.state.service;
+    assert_eq!(tick(svc).await.expect("tick").dispatched, 1);
+    // The run stays queued. The next period starts less than a day after the
+    // dispatch: the unfinished run is given until a full interval has passed.
+    let next_period = (h.clock.now() + Duration::days(1))
+        .date_naive()
+        .and_hms_opt(0, 30, 0)
+        .expect("time")
+        .and_utc();
+    h.clock.set(next_period);
+    assert_eq!(tick(svc).await.expect("tick").dispatched, 0);
+    assert_eq!(drift_dispatches(&h).len(), 1);
+    // A day after the dispatch it counts as lost, and this period's check goes out.
+    h.clock.advance(Duration::hours(9));
+    assert_eq!(tick(svc).await.expect("tick").dispatched, 1);
+    assert_eq!(drift_dispatches(&h).len(), 2);
+}

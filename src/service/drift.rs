@@ -145,7 +145,7 @@ async fn tick_one(svc: &Service, id: &str, report: &mut TickReport) -> Result<()
     }
     if request
         .run(WorkflowKind::DriftPlan)
-        .is_some_and(RunFacts::is_active)
+        .is_some_and(|run| is_running(run, now, hours))
     {
         // One drift run at a time: this period's dispatch waits for the running one.
         return Ok(());
@@ -173,6 +173,16 @@ async fn tick_one(svc: &Service, id: &str, report: &mut TickReport) -> Result<()
         Dispatched::AlreadyDone => report.already_dispatched += 1,
     }
     Ok(())
+}
+
+/// True when `run` is unfinished and was dispatched less than one interval ago; an
+/// older unfinished run (a lost dispatch, a run stuck in a queue) no longer holds
+/// the schedule up.
+pub fn is_running(run: &RunFacts, now: DateTime<Utc>, hours: u32) -> bool {
+    run.is_active()
+        && run
+            .triggered_at
+            .is_none_or(|t| now - t < chrono::Duration::hours(i64::from(hours)))
 }
 
 /// The tracked drift run when it concluded successfully and its result was not read.

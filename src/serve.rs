@@ -95,6 +95,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             debug_webhooks: std::env::var("DEBUG_WEBHOOKS").is_ok_and(|v| v == "1"),
         },
     });
+    tokio::spawn(drift_ticks(assembled.state.service.clone()));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -105,6 +106,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("serving")?;
     tracing::info!("tfpilot stopped");
     Ok(())
+}
+
+/// Every minute, dispatches due drift plans (once per request and period, however
+/// many replicas tick) and reads drift results the webhook path missed.
+async fn drift_ticks(service: Arc<Service>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = crate::service::drift::tick(&service).await {
+            tracing::warn!(event = "drift.tick_failed", error = %e, "drift tick failed; next minute tries again");
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C: the server then stops accepting and finishes

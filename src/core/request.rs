@@ -242,7 +242,7 @@ pub struct DriftFacts {
     /// True when that plan found changes.
     #[serde(default)]
     pub drifted: bool,
-    /// The drift-plan run that found it.
+    /// The latest drift-plan run read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<u64>,
     /// How many resources would change.
@@ -251,6 +251,24 @@ pub struct DriftFacts {
     /// When the request issue was told, so it is told once per drift.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notified_at: Option<DateTime<Utc>>,
+    /// When the current drift was first found (kept while later runs still find it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_at: Option<DateTime<Utc>>,
+    /// When a clean drift plan followed a drifted one (cleared by the next drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_at: Option<DateTime<Utc>>,
+    /// When the request issue was told of the recovery, so it is told once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_notified_at: Option<DateTime<Utc>>,
+    /// The attempt of the run in `runId` that was read (a re-run is read again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_attempt: Option<u32>,
+    /// The web address of the run in `runId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_url: Option<String>,
+    /// Terraform's one-line summary from `drift.json` (bounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
     /// Fields tfpilot does not model.
     #[serde(flatten)]
     pub extra: Extra,

@@ -10,6 +10,7 @@
 
 pub mod clock;
 pub mod dispatch;
+pub mod drift;
 pub mod effects;
 pub mod issues;
 pub mod plan_artifact;

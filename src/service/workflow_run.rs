@@ -155,6 +155,14 @@ pub async fn handle(
         svc.index_run(kind.as_str(), update.id, &request_id).await?;
     }
     if updated.saved {
+        if kind == WorkflowKind::DriftPlan
+            && tracked
+            && update.status == RunStatus::Completed
+            && let Err(e) = super::drift::run_concluded(svc, &updated.request).await
+        {
+            // The run facts are saved; the next drift tick reads the result again.
+            tracing::warn!(request_id, run_id = update.id, error = %e, "drift result not recorded yet");
+        }
         super::effects::request_saved(svc, &updated.request).await;
         tracing::info!(
             event = "request.run",

@@ -9,9 +9,12 @@
 //! processed again, harmlessly, because every patch is idempotent).
 
 pub mod clock;
+pub mod command;
 pub mod dispatch;
+pub mod lifecycle;
 pub mod pull_request;
 pub mod repo_config;
+pub mod sync;
 pub mod workflow_run;
 
 use std::collections::HashMap;
@@ -178,15 +181,13 @@ impl Service {
                     .await
             }
             Event::IssueComment(e) => {
-                tracing::info!(
-                    event = "webhook.not_handled_yet",
-                    delivery_id,
-                    github_event = "issue_comment",
-                    action = %e.action,
-                    issue = e.issue.number,
-                    "PR commands are not handled yet"
-                );
-                Ok(Outcome::Ignored)
+                // Edited and deleted comments, bots (tfpilot included) and comments
+                // without a `/tfpilot` line are decided here, before any I/O.
+                if !command::comment_is_relevant(&e) {
+                    return Ok(Outcome::Ignored);
+                }
+                self.once(delivery_id, command::handle_comment(self, delivery_id, &e))
+                    .await
             }
             Event::Issues(e) => {
                 tracing::info!(
@@ -200,14 +201,14 @@ impl Service {
                 Ok(Outcome::Ignored)
             }
             Event::CheckRun(e) => {
-                tracing::info!(
-                    event = "webhook.not_handled_yet",
+                if !command::check_run_is_relevant(&e) {
+                    return Ok(Outcome::Ignored);
+                }
+                self.once(
                     delivery_id,
-                    github_event = "check_run",
-                    action = %e.action,
-                    "check-run actions are not handled yet"
-                );
-                Ok(Outcome::Ignored)
+                    command::handle_check_run(self, delivery_id, &e),
+                )
+                .await
             }
             Event::MergeGroup(e) => {
                 tracing::info!(

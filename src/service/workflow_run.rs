@@ -166,5 +166,8 @@ pub async fn handle(
             "run facts saved"
         );
     }
+    if tracked && updated.saved {
+        super::lifecycle::after_run(svc, &updated.request, kind).await?;
+    }
     Ok(Outcome::saved(updated.saved))
 }

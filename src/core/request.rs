@@ -14,7 +14,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::core::cost::CostEstimate;
+use crate::core::fingerprint::Fingerprint;
 use crate::core::ids::{IdError, RequestId};
+use crate::core::plan::PlanSummary;
 
 mod run;
 
@@ -266,9 +269,76 @@ pub struct StickyFacts {
     /// The request `version` the last body was rendered from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rendered_version: Option<u64>,
+    /// The `tfpilot/plan` check run on the PR head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_check: Option<CheckRunFacts>,
+    /// The `tfpilot` lifecycle check run on the PR head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_check: Option<CheckRunFacts>,
     /// Fields tfpilot does not model.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// A check run tfpilot keeps up to date (`sticky.planCheck`, `sticky.lifecycleCheck`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckRunFacts {
+    /// The commit the check run is on; a new PR head gets a new check run.
+    pub head_sha: String,
+    /// The check run's id, to update it in place.
+    pub check_run_id: u64,
+    /// Hash of the last payload sent, so an unchanged payload is not sent again.
+    pub payload_hash: String,
+    /// True once the last payload sent was `completed` (GitHub does not take a
+    /// completed check run back to queued: a new one is created instead).
+    #[serde(default)]
+    pub completed: bool,
+    /// Fields tfpilot does not model.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// What was read from the latest plan run's artifact (`planSummary`).
+///
+/// Bounded: plain no-op changes are dropped and the listed changes capped (the
+/// counts stay exact), so a huge plan cannot bloat the request document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanSummaryFacts {
+    /// The plan run the artifact came from.
+    pub run_id: u64,
+    /// That run's attempt (a re-run uploads a new artifact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_attempt: Option<u32>,
+    /// The commit that was planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_sha: Option<String>,
+    /// When tfpilot read the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<DateTime<Utc>>,
+    /// The plan summary, when `plan.json` could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<PlanSummary>,
+    /// Listed changes left out of `summary` to keep the document small.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted_changes: usize,
+    /// The fingerprint of the request module's planned changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+    /// The monthly cost estimate, when the artifact held `infracost-diff.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostEstimate>,
+    /// Why there is no summary (no artifact, unreadable `plan.json`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+    /// Fields tfpilot does not model.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// How the Terraform was rendered (`render`).
@@ -362,6 +432,9 @@ pub struct Request {
     /// The sticky comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticky: Option<StickyFacts>,
+    /// What the latest plan run's artifact said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_summary: Option<PlanSummaryFacts>,
     /// History, newest last, at most [`TIMELINE_LIMIT`] entries.
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
@@ -411,6 +484,7 @@ impl Request {
             approval: None,
             drift: None,
             sticky: None,
+            plan_summary: None,
             timeline: Vec::new(),
             plan_run: None,
             apply_run: None,
@@ -623,6 +697,41 @@ mod tests {
         assert_eq!(v["mergedSha"], "abc");
         assert_eq!(v["timeline"], serde_json::json!([]));
         assert_eq!(v["version"], 0);
+    }
+
+    #[test]
+    fn sticky_check_and_plan_summary_facts_round_trip_in_camel_case() {
+        let id = RequestId::parse("req_dev_s3_tgqpp8").expect("valid");
+        let mut r = Request::new(&id);
+        r.sticky = Some(StickyFacts {
+            comment_id: Some(5),
+            plan_check: Some(CheckRunFacts {
+                head_sha: "abc".into(),
+                check_run_id: 9,
+                payload_hash: "h".into(),
+                completed: true,
+                extra: Extra::new(),
+            }),
+            ..StickyFacts::default()
+        });
+        r.plan_summary = Some(PlanSummaryFacts {
+            run_id: 7,
+            run_attempt: Some(1),
+            head_sha: None,
+            read_at: None,
+            summary: None,
+            omitted_changes: 0,
+            fingerprint: None,
+            cost: None,
+            unreadable: Some("the plan run uploaded no `tfpilot-plan` artifact".into()),
+            extra: Extra::new(),
+        });
+        let v = serde_json::to_value(&r).expect("json");
+        assert_eq!(v["sticky"]["planCheck"]["checkRunId"], 9);
+        assert_eq!(v["planSummary"]["runId"], 7);
+        assert!(v["planSummary"].get("omittedChanges").is_none());
+        let back: Request = serde_json::from_value(v).expect("parses");
+        assert_eq!(back, r);
     }
 
     #[test]

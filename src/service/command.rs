@@ -164,7 +164,7 @@ pub async fn handle_comment(
             continue;
         }
         ran += 1;
-        let answer = run_command(svc, &ctx, &request_id, &command.action, index).await?;
+        let answer = Box::pin(run_command(svc, &ctx, &request_id, &command.action, index)).await?;
         dispatched |= answer.dispatched;
         texts.extend(answer.reply);
     }
@@ -247,7 +247,7 @@ pub async fn handle_check_run(
     if !claim(svc, &ctx.once_prefix, 0).await? {
         return Ok(Outcome::Duplicate);
     }
-    let answer = run_command(svc, &ctx, &request_id, &action, 0).await?;
+    let answer = Box::pin(run_command(svc, &ctx, &request_id, &action, 0)).await?;
     if let Some(text) = answer.reply {
         reply_once(svc, &ctx.repo, ctx.pr_number, &ctx.once_prefix, &text).await?;
     }
@@ -417,8 +417,14 @@ async fn run_command(
                 return refuse(b);
             }
             started(
-                lifecycle::start_or_queue(svc, &ctx.repo, &request, WorkflowKind::Apply, &once_key)
-                    .await?,
+                Box::pin(lifecycle::start_or_queue(
+                    svc,
+                    &ctx.repo,
+                    &request,
+                    WorkflowKind::Apply,
+                    &once_key,
+                ))
+                .await?,
                 &text,
                 WorkflowKind::Apply,
                 &env_name,
@@ -443,7 +449,7 @@ async fn run_command(
             )
         }
         CommandAction::Sync => {
-            let report = sync::sync_request(svc, &ctx.repo, request_id).await?;
+            let report = Box::pin(sync::sync_request(svc, &ctx.repo, request_id)).await?;
             let after = svc
                 .requests
                 .get(request_id)

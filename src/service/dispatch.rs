@@ -97,6 +97,7 @@ pub async fn dispatch(
     if let Some(run_id) = outcome.run_id {
         svc.index_run(kind.as_str(), run_id, &request.id).await?;
     }
+    super::effects::request_saved(svc, &updated.request).await;
     tracing::info!(
         event = "request.dispatch",
         request_id = %request.id,

@@ -145,7 +145,8 @@ pub async fn start_or_queue(
             .await?;
     }
     match acquired {
-        Acquire::Held { .. } => match run_kind(svc, repo, request, kind, once_key).await? {
+        Acquire::Held { .. } => match Box::pin(run_kind(svc, repo, request, kind, once_key)).await?
+        {
             Dispatched::Started { run_id, .. } => {
                 if let Some(id) = run_id {
                     svc.locks.attach_run(env_ref, &request.id, id).await?;
@@ -156,9 +157,13 @@ pub async fn start_or_queue(
         },
         Acquire::Queued { position, holder } => {
             let now = svc.now();
-            svc.requests
+            let saved = svc
+                .requests
                 .update(&request.id, |r| set_queued(r, kind, now))
                 .await?;
+            if saved.saved {
+                Box::pin(super::effects::request_saved(svc, &saved.request)).await;
+            }
             Ok(Started::Queued {
                 position,
                 holder: holder.request_id,
@@ -192,7 +197,7 @@ pub async fn dispatch_holder(
     );
     if let Dispatched::Started {
         run_id: Some(id), ..
-    } = run_kind(svc, repo, &request, kind, &key).await?
+    } = Box::pin(run_kind(svc, repo, &request, kind, &key)).await?
     {
         svc.locks
             .attach_run(
@@ -234,7 +239,7 @@ async fn run_kind(
     let done = dispatch(svc, repo, request, kind, &branch, &extra, Some(once_key)).await?;
     if kind == WorkflowKind::Destroy
         && let Dispatched::Started { request: after, .. } = &done
-        && let Err(e) = open_cleanup_pr(svc, repo, after, &branch).await
+        && let Err(e) = Box::pin(open_cleanup_pr(svc, repo, after, &branch)).await
     {
         // The destroy runs regardless; the cleanup PR is retried by `/tfpilot sync`.
         tracing::warn!(request_id = %request.id, error = %e, "cleanup PR not opened");
@@ -297,11 +302,11 @@ pub async fn after_run(
     if let Release::Released { next } = svc.locks.release(env_ref, &request.id, svc.now()).await? {
         tracing::info!(request_id = %request.id, environment = %env, "lock released");
         if let Some(next) = next {
-            dispatch_holder(svc, &repo, &next).await?;
+            Box::pin(dispatch_holder(svc, &repo, &next)).await?;
         }
     }
     if kind == WorkflowKind::Destroy && run.succeeded() {
-        finish_destroy(svc, &repo, request).await?;
+        Box::pin(finish_destroy(svc, &repo, request)).await?;
     }
     Ok(())
 }
@@ -327,7 +332,7 @@ pub async fn unlock(
         Release::Released { next } => {
             tracing::warn!(request_id = %holder.request_id, environment = %env, "lock released by unlock");
             if let Some(n) = &next {
-                dispatch_holder(svc, repo, n).await?;
+                Box::pin(dispatch_holder(svc, repo, n)).await?;
             }
             Ok((Some(holder.request_id), next.map(|n| n.request_id)))
         }
@@ -453,7 +458,13 @@ async fn record_cleanup_pr(
         .update(&request.id, |r| patch_cleanup_pr(r, &update))
         .await
     {
-        Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
+        Ok(u) => {
+            if u.saved {
+                Box::pin(super::effects::request_saved(svc, &u.request)).await;
+            }
+            Ok(())
+        }
+        Err(StoreError::NotFound { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
@@ -489,7 +500,7 @@ pub async fn finish_destroy(
                 .await?;
             let after = svc.github.get_pull(repo, pull.number).await?;
             record_cleanup_pr(svc, request, &after).await?;
-            archive(svc, &request.id).await
+            Box::pin(archive(svc, &request.id)).await
         }
         // A person merges it; the merge event archives.
         Some(_) => Ok(()),
@@ -559,7 +570,14 @@ pub async fn auto_apply(svc: &Service, repo: &Repo, request: &Request) -> Result
     match gates::apply_gate(request, svc.now(), &rule) {
         Ok(_) => {
             let key = format!("autoapply/{}", request.id);
-            start_or_queue(svc, repo, request, WorkflowKind::Apply, &key).await?;
+            Box::pin(start_or_queue(
+                svc,
+                repo,
+                request,
+                WorkflowKind::Apply,
+                &key,
+            ))
+            .await?;
         }
         Err(blocked) => {
             let Some(pr) = request.pr() else {

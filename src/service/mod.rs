@@ -11,7 +11,9 @@
 pub mod clock;
 pub mod command;
 pub mod dispatch;
+pub mod effects;
 pub mod lifecycle;
+pub mod plan_artifact;
 pub mod pull_request;
 pub mod repo_config;
 pub mod sync;
@@ -186,8 +188,11 @@ impl Service {
                 if !command::comment_is_relevant(&e) {
                     return Ok(Outcome::Ignored);
                 }
-                self.once(delivery_id, command::handle_comment(self, delivery_id, &e))
-                    .await
+                self.once(
+                    delivery_id,
+                    Box::pin(command::handle_comment(self, delivery_id, &e)),
+                )
+                .await
             }
             Event::Issues(e) => {
                 tracing::info!(

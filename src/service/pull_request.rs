@@ -138,8 +138,11 @@ pub async fn handle_pr(svc: &Service, e: &PullRequestEvent) -> Result<Outcome, S
             update_or_ignore(svc, id.as_str(), |r| patch_cleanup_pr(r, &update)).await?
         }
     };
+    if let Some(u) = updated.as_ref().filter(|u| u.saved) {
+        super::effects::request_saved(svc, &u.request).await;
+    }
     if let Some(u) = &updated {
-        after_pr_event(svc, &repo, e, &branch, &u.request).await?;
+        Box::pin(after_pr_event(svc, &repo, e, &branch, &u.request)).await?;
     }
     Ok(match updated {
         Some(u) => Outcome::saved(u.saved),
@@ -193,6 +196,9 @@ pub async fn handle_review(
         submitted_at: parse_time(e.review.submitted_at.as_deref()).unwrap_or_else(|| svc.now()),
     };
     let updated = update_or_ignore(svc, id.as_str(), |r| patch_review(r, &update, &rule)).await?;
+    if let Some(u) = updated.as_ref().filter(|u| u.saved) {
+        super::effects::request_saved(svc, &u.request).await;
+    }
     Ok(match updated {
         Some(u) => Outcome::saved(u.saved),
         None => Outcome::Ignored,

@@ -134,8 +134,11 @@ pub async fn sync_request(
             report
                 .changes
                 .push(format!("{kind} run {}: {state}", found.id));
-            lifecycle::after_run(svc, &saved.request, kind).await?;
+            Box::pin(lifecycle::after_run(svc, &saved.request, kind)).await?;
         }
+    }
+    if let Some(current) = svc.requests.get(request_id).await? {
+        Box::pin(super::effects::request_saved(svc, &current)).await;
     }
     Ok(report)
 }

@@ -155,6 +155,7 @@ pub async fn handle(
         svc.index_run(kind.as_str(), update.id, &request_id).await?;
     }
     if updated.saved {
+        super::effects::request_saved(svc, &updated.request).await;
         tracing::info!(
             event = "request.run",
             request_id,
@@ -166,8 +167,10 @@ pub async fn handle(
             "run facts saved"
         );
     }
-    if tracked && updated.saved {
-        super::lifecycle::after_run(svc, &updated.request, kind).await?;
+    // Also when nothing was saved: a redelivery after a failed hand-on finishes it
+    // (every step of `after_run` is idempotent).
+    if tracked {
+        Box::pin(super::lifecycle::after_run(svc, &updated.request, kind)).await?;
     }
     Ok(Outcome::saved(updated.saved))
 }

@@ -1,0 +1,536 @@
+//! Effects on GitHub from saved facts: the sticky comment, the check runs, and the
+//! plan summary read from the plan run's artifact.
+//!
+//! After every saved change a handler calls [`request_saved`]. It renders from a
+//! fresh read of the request document and sends GitHub only what differs from
+//! what was last sent (hashes of the last comment body and check-run payloads are
+//! kept in the facts, `sticky`). Storing those hashes is itself a request update,
+//! but the render never shows `version`, so it does not ask for another render.
+//!
+//! Ordering: one async mutex per request serializes passes in this process; each
+//! pass reads the document after taking it, so a later pass always renders newer
+//! facts and a burst of changes costs one render of the newest state. A pass whose
+//! document changed while it ran (another replica, a handler in between) goes
+//! round again, at most [`MAX_PASSES`] times, so the last state wins on GitHub.
+//!
+//! Costs per saved change: at most one comment PATCH (or create), one PATCH (or
+//! create on a new head) per check run, nothing at all for an unchanged render.
+//! Effects never fail the request: errors are logged with the request id and the
+//! next saved change (or `/tfpilot sync`) sends the difference.
+
+mod checks;
+mod comment;
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use crate::core::request::{PlanSummaryFacts, Request, StickyFacts, WorkflowKind};
+use crate::github::Repo;
+use crate::render::{EnvPolicy, LockView, StickyInput};
+use crate::store::StoreError;
+
+use super::dispatch::repo_of_request;
+use super::plan_artifact;
+use super::{Service, ServiceError};
+
+pub use checks::{CheckSent, to_new_check_run, to_update};
+pub use comment::{CommentSent, find_sticky, is_app_author};
+
+/// Most render passes one call makes when the document keeps changing under it.
+pub const MAX_PASSES: usize = 3;
+
+/// What one call to [`sync_effects`] did, for tests and logs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EffectsReport {
+    /// Render passes made (0: the document was already rendered).
+    pub passes: usize,
+    /// True when a plan artifact was read and its summary stored.
+    pub plan_read: bool,
+    /// What happened to the sticky comment in the last pass.
+    pub comment: Option<CommentSent>,
+    /// What happened to `tfpilot/plan` in the last pass.
+    pub plan_check: Option<CheckSent>,
+    /// What happened to `tfpilot` in the last pass.
+    pub lifecycle_check: Option<CheckSent>,
+}
+
+/// Renders and sends what changed after a saved change to `request`. Never fails:
+/// errors are logged (the facts are saved; the next change sends the difference).
+pub async fn request_saved(svc: &Service, request: &Request) {
+    if is_rendered(request) {
+        return;
+    }
+    if let Err(e) = sync_effects(svc, &request.id).await {
+        tracing::warn!(
+            event = "request.effects_failed",
+            request_id = %request.id,
+            version = request.version,
+            error = %e,
+            "could not bring the PR comment and check runs up to date"
+        );
+    }
+}
+
+/// The sticky comment `comment_id` was deleted (`issue_comment.deleted` by someone):
+/// forget it and show the status again in a new comment now, rather than at the
+/// next change. A deleted comment that is not the stored one changes nothing.
+pub async fn sticky_deleted(
+    svc: &Service,
+    request_id: &str,
+    comment_id: u64,
+) -> Result<(), ServiceError> {
+    let updated = match svc
+        .requests
+        .update(request_id, |current| {
+            let sticky = current.sticky.as_ref()?;
+            if sticky.comment_id != Some(comment_id) {
+                return None;
+            }
+            let mut next = current.clone();
+            let sticky = next.sticky.get_or_insert_with(StickyFacts::default);
+            sticky.comment_id = None;
+            sticky.render_hash = None;
+            sticky.rendered_version = None;
+            Some(next)
+        })
+        .await
+    {
+        Ok(u) => u,
+        Err(StoreError::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if updated.saved {
+        sync_effects(svc, request_id).await?;
+    }
+    Ok(())
+}
+
+/// True when the sticky state says this version (or a newer one) was rendered.
+fn is_rendered(request: &Request) -> bool {
+    request
+        .sticky
+        .as_ref()
+        .and_then(|s| s.rendered_version)
+        .is_some_and(|v| v >= request.version)
+}
+
+/// The in-process lock of one request's effects.
+fn request_lock(id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    // Drop locks nobody holds or waits for, so the map stays as small as the work in flight.
+    locks.retain(|_, l| Arc::strong_count(l) > 1);
+    locks.entry(id.to_string()).or_default().clone()
+}
+
+/// Brings the request's PR comment and check runs up to date with its facts,
+/// reading the plan artifact first when a finished plan run has not been read.
+pub async fn sync_effects(svc: &Service, request_id: &str) -> Result<EffectsReport, ServiceError> {
+    let lock = request_lock(request_id);
+    let _guard = lock.lock().await;
+    let mut report = EffectsReport::default();
+    for _ in 0..MAX_PASSES {
+        let Some(mut doc) = svc.requests.get(request_id).await? else {
+            return Ok(report);
+        };
+        if is_rendered(&doc) {
+            return Ok(report);
+        }
+        let Some(repo) = repo_of_request(&doc) else {
+            tracing::debug!(
+                request_id,
+                "request has no repository facts yet; nothing to show"
+            );
+            return Ok(report);
+        };
+        report.passes += 1;
+        if let Some(read) = read_plan_if_new(svc, &repo, &doc).await? {
+            report.plan_read = true;
+            doc = read;
+        }
+        let Some((pass, failed)) = render_and_send(svc, &repo, &doc).await? else {
+            return Ok(report);
+        };
+        report.comment = Some(pass.comment.clone());
+        report.plan_check = pass.plan_check.clone();
+        report.lifecycle_check = pass.lifecycle_check.clone();
+        let rendered = doc.version;
+        let mut moved_on = false;
+        let stored = svc
+            .requests
+            .update(request_id, |current| {
+                moved_on = current.version != rendered;
+                record_sent(current, rendered, &pass)
+            })
+            .await;
+        match stored {
+            Ok(_) => {}
+            Err(StoreError::NotFound { .. }) => return Ok(report),
+            Err(e) => return Err(e.into()),
+        }
+        // What was sent is recorded; now report the check run that could not be.
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if !moved_on {
+            return Ok(report);
+        }
+    }
+    Ok(report)
+}
+
+/// What a pass sent (or found already there), to be recorded in the facts.
+#[derive(Debug, Clone)]
+struct Pass {
+    comment: CommentSent,
+    plan_check: Option<CheckSent>,
+    lifecycle_check: Option<CheckSent>,
+}
+
+/// The request with the pass recorded in `sticky`, or `None` when that changes nothing.
+///
+/// `rendered_version` becomes the version this write produces only when nothing
+/// else was written since the render: then the next call knows there is nothing
+/// new. Otherwise it stays at the version rendered, and a later pass renders again.
+fn record_sent(current: &Request, rendered: u64, pass: &Pass) -> Option<Request> {
+    let plan_check = pass.plan_check.as_ref().and_then(CheckSent::facts);
+    let lifecycle_check = pass.lifecycle_check.as_ref().and_then(CheckSent::facts);
+    if pass.comment.state().is_none() && plan_check.is_none() && lifecycle_check.is_none() {
+        // Nothing sent: leave the document alone; re-rendering later is only CPU.
+        return None;
+    }
+    let mut next = current.clone();
+    let sticky = next.sticky.get_or_insert_with(StickyFacts::default);
+    if let Some((id, hash)) = pass.comment.state() {
+        sticky.comment_id = Some(id);
+        sticky.render_hash = Some(hash.to_string());
+    }
+    if let Some(facts) = plan_check {
+        sticky.plan_check = Some(facts.clone());
+    }
+    if let Some(facts) = lifecycle_check {
+        sticky.lifecycle_check = Some(facts.clone());
+    }
+    if next == *current {
+        // Sent what was already recorded (an adopted comment, for one).
+        return None;
+    }
+    let sticky = next.sticky.get_or_insert_with(StickyFacts::default);
+    sticky.rendered_version = Some(if current.version == rendered {
+        rendered + 1
+    } else {
+        rendered
+    });
+    Some(next)
+}
+
+/// The finished plan run whose artifact has not been read yet, if any.
+fn unread_plan(doc: &Request) -> Option<(u64, &crate::core::request::RunFacts)> {
+    let run = doc.run(WorkflowKind::Plan)?;
+    let run_id = run.run_id?;
+    if !run.is_concluded() || run.is_active() {
+        return None;
+    }
+    let read = doc
+        .plan_summary
+        .as_ref()
+        .is_some_and(|p| p.run_id == run_id && p.run_attempt == run.run_attempt);
+    (!read).then_some((run_id, run))
+}
+
+/// Reads and stores the plan summary of a finished plan run not read yet; returns
+/// the stored document, or `None` when there was nothing to read (or GitHub failed
+/// for now: the pass renders without it and a later pass reads again).
+async fn read_plan_if_new(
+    svc: &Service,
+    repo: &Repo,
+    doc: &Request,
+) -> Result<Option<Request>, ServiceError> {
+    let Some((run_id, run)) = unread_plan(doc) else {
+        return Ok(None);
+    };
+    let facts = match plan_artifact::read_plan_run(
+        &*svc.github,
+        repo,
+        &doc.id,
+        run,
+        run_id,
+        svc.now(),
+    )
+    .await
+    {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(request_id = %doc.id, run_id, error = %e, "plan artifact not read; will try again");
+            return Ok(None);
+        }
+    };
+    let attempt = run.run_attempt;
+    let updated = match svc
+        .requests
+        .update(&doc.id, |current| {
+            store_plan_summary(current, &facts, attempt)
+        })
+        .await
+    {
+        Ok(u) => u,
+        Err(StoreError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(
+        event = "request.plan_summary",
+        request_id = %doc.id,
+        run_id,
+        readable = facts.unreadable.is_none(),
+        version = updated.request.version,
+        "plan summary stored"
+    );
+    Ok(Some(updated.request))
+}
+
+/// Stores `facts` unless the tracked plan run moved on while the artifact was read.
+fn store_plan_summary(
+    current: &Request,
+    facts: &PlanSummaryFacts,
+    attempt: Option<u32>,
+) -> Option<Request> {
+    let run = current.run(WorkflowKind::Plan)?;
+    if run.run_id != Some(facts.run_id) || run.run_attempt != attempt {
+        return None;
+    }
+    let mut next = current.clone();
+    next.plan_summary = Some(facts.clone());
+    Some(next)
+}
+
+/// The plan summary the render may show: only the one of the tracked plan run.
+fn current_plan(doc: &Request) -> Option<&PlanSummaryFacts> {
+    let run = doc.run(WorkflowKind::Plan)?;
+    doc.plan_summary
+        .as_ref()
+        .filter(|p| Some(p.run_id) == run.run_id && p.run_attempt == run.run_attempt)
+}
+
+/// The repository's web address, from the PR's address (`.../pull/N`).
+fn repo_url(doc: &Request) -> Option<String> {
+    let url = doc.pr()?.url.as_deref()?;
+    url.rsplit_once("/pull/").map(|(base, _)| base.to_string())
+}
+
+/// The environment policy the text depends on; defaults when the config is unusable.
+async fn env_policy(svc: &Service, repo: &Repo, doc: &Request) -> EnvPolicy {
+    let config = match svc.repo_configs.get(&*svc.github, repo).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(request_id = %doc.id, error = %e, "no usable repository config; default policy shown");
+            return EnvPolicy::default();
+        }
+    };
+    match doc
+        .environment
+        .as_deref()
+        .and_then(|e| config.environment(e))
+    {
+        Some(env) => EnvPolicy {
+            required_approvals: Some(env.required_approvals as usize),
+            auto_apply: env.auto_apply,
+            protected: env.protected,
+        },
+        None => EnvPolicy::default(),
+    }
+}
+
+/// The environment lock as this request sees it, read only when it matters
+/// (queued, or an apply/destroy in flight).
+async fn lock_view(
+    svc: &Service,
+    repo: &Repo,
+    doc: &Request,
+) -> Result<Option<LockView>, ServiceError> {
+    let active = |k| doc.run(k).is_some_and(|r| r.is_active());
+    let relevant =
+        doc.queued().is_some() || active(WorkflowKind::Apply) || active(WorkflowKind::Destroy);
+    let Some(env) = doc.environment.as_deref().filter(|_| relevant) else {
+        return Ok(None);
+    };
+    let lock = match svc.locks.get((&repo.owner, &repo.name, env)).await {
+        Ok(l) => l,
+        // An environment name the lock keys refuse cannot be locked either.
+        Err(StoreError::InvalidKey { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(lock.map(|l| LockView {
+        holder: l.holder.as_ref().map(|h| h.request_id.clone()),
+        queue_position: l.position(&doc.id),
+        queue_length: Some(l.queue.len()),
+    }))
+}
+
+/// Renders the comment and check runs from `doc` and sends what differs; `None`
+/// when the request has no PR yet (nothing to show anything on).
+///
+/// A failed comment call fails the pass (nothing is known to be sent). A failed
+/// check-run call comes back beside what was sent before it, so the caller records
+/// that first and nothing is sent twice.
+async fn render_and_send(
+    svc: &Service,
+    repo: &Repo,
+    doc: &Request,
+) -> Result<Option<(Pass, Option<ServiceError>)>, ServiceError> {
+    let Some(pr) = doc.pr() else {
+        return Ok(None);
+    };
+    let policy = env_policy(svc, repo, doc).await;
+    let lock = lock_view(svc, repo, doc).await?;
+    let plan = current_plan(doc);
+    let url = repo_url(doc);
+    let input = StickyInput {
+        request: doc,
+        now: svc.now(),
+        plan: plan.and_then(|p| p.summary.as_ref()),
+        cost: plan.and_then(|p| p.cost.as_ref()),
+        fingerprint: plan.and_then(|p| p.fingerprint.as_ref()),
+        lock: lock.as_ref(),
+        policy,
+        repo_url: url.as_deref(),
+    };
+    let comment = comment::send(svc, repo, doc, pr.number, &input).await?;
+    let mut pass = Pass {
+        comment,
+        plan_check: None,
+        lifecycle_check: None,
+    };
+    let Some(head) = pr.head_sha.as_deref() else {
+        return Ok(Some((pass, None)));
+    };
+    let sticky = doc.sticky.as_ref();
+    let plan = crate::render::plan_check(&input, head);
+    match checks::send(svc, repo, &plan, sticky.and_then(|s| s.plan_check.as_ref())).await {
+        Ok(sent) => pass.plan_check = Some(sent),
+        Err(e) => return Ok(Some((pass, Some(e)))),
+    }
+    let life = crate::render::lifecycle_check(&input, head);
+    let stored = sticky.and_then(|s| s.lifecycle_check.as_ref());
+    match checks::send(svc, repo, &life, stored).await {
+        Ok(sent) => pass.lifecycle_check = Some(sent),
+        Err(e) => return Ok(Some((pass, Some(e)))),
+    }
+    Ok(Some((pass, None)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ids::RequestId;
+    use crate::core::request::{Extra, RunFacts, RunStatus};
+
+    fn request(version: u64) -> Request {
+        let mut r = Request::new(&RequestId::parse("req_dev_s3_tgqpp8").expect("id"));
+        r.version = version;
+        r
+    }
+
+    fn sent(id: u64) -> Pass {
+        Pass {
+            comment: CommentSent::Created {
+                id,
+                hash: "h1".into(),
+            },
+            plan_check: Some(CheckSent::Unchanged),
+            lifecycle_check: None,
+        }
+    }
+
+    #[test]
+    fn a_pass_recorded_right_after_its_render_covers_its_own_write() {
+        let next = record_sent(&request(4), 4, &sent(9)).expect("written");
+        let sticky = next.sticky.expect("sticky");
+        assert_eq!(sticky.comment_id, Some(9));
+        assert_eq!(sticky.render_hash.as_deref(), Some("h1"));
+        // The write makes version 5, which holds nothing but this record.
+        assert_eq!(sticky.rendered_version, Some(5));
+    }
+
+    #[test]
+    fn a_pass_overtaken_by_another_write_leaves_the_newer_facts_to_render() {
+        let next = record_sent(&request(6), 4, &sent(9)).expect("written");
+        assert_eq!(next.sticky.and_then(|s| s.rendered_version), Some(4));
+    }
+
+    #[test]
+    fn a_pass_that_sent_nothing_writes_nothing() {
+        let pass = Pass {
+            comment: CommentSent::Unchanged,
+            plan_check: Some(CheckSent::Unchanged),
+            lifecycle_check: Some(CheckSent::Unchanged),
+        };
+        assert!(record_sent(&request(4), 4, &pass).is_none());
+        // Nor does one that sent what is already recorded.
+        let recorded = record_sent(&request(4), 4, &sent(9)).expect("written");
+        assert!(record_sent(&recorded, 5, &sent(9)).is_none());
+    }
+
+    fn with_plan_run(attempt: u32, status: RunStatus) -> Request {
+        let mut r = request(3);
+        r.github_mut().workflows.plan = Some(RunFacts {
+            run_id: Some(77),
+            status: Some(status),
+            conclusion: Some("success".into()),
+            run_attempt: Some(attempt),
+            ..RunFacts::default()
+        });
+        r
+    }
+
+    fn summary_of(run_id: u64, attempt: u32) -> PlanSummaryFacts {
+        PlanSummaryFacts {
+            run_id,
+            run_attempt: Some(attempt),
+            head_sha: None,
+            read_at: None,
+            summary: None,
+            omitted_changes: 0,
+            fingerprint: None,
+            cost: None,
+            unreadable: Some("x".into()),
+            extra: Extra::new(),
+        }
+    }
+
+    #[test]
+    fn a_finished_plan_is_read_once_per_attempt() {
+        let mut r = with_plan_run(1, RunStatus::Completed);
+        assert_eq!(unread_plan(&r).map(|(id, _)| id), Some(77));
+        r.plan_summary = Some(summary_of(77, 1));
+        assert!(unread_plan(&r).is_none());
+        assert!(current_plan(&r).is_some());
+        // A re-run: the old summary is not shown, and the new attempt is read.
+        let mut rerun = with_plan_run(2, RunStatus::Completed);
+        rerun.plan_summary = Some(summary_of(77, 1));
+        assert!(current_plan(&rerun).is_none());
+        assert!(unread_plan(&rerun).is_some());
+        // A running plan is not read yet.
+        let mut running = with_plan_run(2, RunStatus::InProgress);
+        running
+            .github_mut()
+            .workflows
+            .plan
+            .as_mut()
+            .expect("plan")
+            .conclusion = None;
+        assert!(unread_plan(&running).is_none());
+    }
+
+    #[test]
+    fn the_repository_address_comes_from_the_pr_address() {
+        let mut r = request(1);
+        let mut pr = crate::core::request::PrFacts::new(5);
+        pr.url = Some("https://github.com/acme/infra/pull/5".into());
+        r.github_mut().pr = Some(pr);
+        assert_eq!(
+            repo_url(&r).as_deref(),
+            Some("https://github.com/acme/infra")
+        );
+    }
+}

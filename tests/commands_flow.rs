@@ -22,7 +22,7 @@ use tfpilot::http::app;
 use tfpilot::serve::{Parts, assemble};
 use tfpilot::service::Settings;
 use tfpilot::sim::{
-    DeliveryFault, Permission, Script, SimConfig, TEST_APP_PRIVATE_KEY_PEM, WebhookTarget,
+    DeliveryFault, Permission, Script, SimConfig, TEST_APP_PRIVATE_KEY_PEM, TeamRole, WebhookTarget,
 };
 
 /// The config the tests run under: dev needs one approval and cleans up by itself;
@@ -34,12 +34,18 @@ const CONFIG: &str = "environments:
   prod:
     protected: true
     required_approvals: 1
+    apply:
+      teams: [acme/platform]
+  staging:
+    required_approvals: 1
+    auto_apply: true
 ";
 
 const REQUESTER: &str = "alice";
 const REVIEWER: &str = "rita";
 const MAINTAINER: &str = "maya";
 const WRITER: &str = "wes";
+const TEAM_MEMBER: &str = "tina";
 
 async fn start() -> Harness {
     let h = Harness::start(HarnessOptions::default())
@@ -59,6 +65,7 @@ async fn start() -> Harness {
         (REVIEWER, Permission::Write),
         (MAINTAINER, Permission::Maintain),
         (WRITER, Permission::Write),
+        (TEAM_MEMBER, Permission::Write),
     ] {
         h.sim
             .set_permission(INFRA_REPO, user, p)
@@ -687,4 +694,213 @@ async fn a_stale_destroy_fails_and_sync_recovers_the_real_outcome() {
         Status::Destroyed
     );
     let _ = WorkflowKind::Destroy;
+}
+
+#[tokio::test]
+async fn a_new_push_plans_again_once_and_the_older_plan_is_stale() {
+    let h = start().await;
+    let id = "req_dev_s3-bucket_ffffff";
+    let pr = open_request(&h, id).await;
+    say(&h, pr, REQUESTER, "/tfpilot plan").await;
+    h.run_workflows().await.expect("runs");
+    assert_eq!(status(&h, id).await, Status::PlanReady);
+
+    h.sim
+        .fault_next_delivery(Some("pull_request"), DeliveryFault::Duplicate);
+    let head = h
+        .sim
+        .push(
+            INFRA_REPO,
+            &format!("request/{id}"),
+            REQUESTER,
+            &[(
+                &format!("envs/dev/tfpilot_{id}.tf") as &str,
+                Some("# changed\n"),
+            )],
+            "tweak",
+        )
+        .expect("push");
+    h.settle().await.expect("settle");
+    let plans: Vec<_> = dispatches_of(&h, contract::PLAN.file);
+    assert_eq!(
+        plans.len(),
+        2,
+        "one autoplan for the new head, even delivered twice"
+    );
+    assert_eq!(status(&h, id).await, Status::Planning);
+    h.run_workflows().await.expect("runs");
+    let doc = stored(&h, id).await;
+    assert_eq!(
+        doc.run(WorkflowKind::Plan)
+            .and_then(|r| r.head_sha.as_deref()),
+        Some(head.as_str()),
+        "the plan now covers the new head"
+    );
+    assert!(!tfpilot::core::status::is_plan_stale(&doc));
+}
+
+#[tokio::test]
+async fn buttons_run_the_same_commands_with_the_same_authorization() {
+    let h = start().await;
+    let id = "req_dev_s3-bucket_gggggg";
+    let pr = planned_approved_merged(&h, id).await;
+    let head = h.sim.pull(INFRA_REPO, pr).expect("pr").head_sha;
+    let check = h
+        .sim
+        .check_runs_named(INFRA_REPO, tfpilot::render::LIFECYCLE_CHECK_NAME, &head)
+        .into_iter()
+        .last()
+        .expect("lifecycle check run");
+    assert!(
+        check.actions.iter().any(|a| a.identifier == "apply"),
+        "merged: the Apply button is offered"
+    );
+
+    // Someone with write permission presses Apply: refused, as the comment would be.
+    let before = h
+        .sim
+        .comments(INFRA_REPO, pr)
+        .iter()
+        .map(|c| c.id)
+        .max()
+        .unwrap_or(0);
+    h.sim
+        .press_check_action(INFRA_REPO, check.id, WRITER, "apply")
+        .expect("press");
+    h.settle().await.expect("settle");
+    let refused = reply_to(&h, pr, before);
+    assert!(
+        refused.contains("@wes tfpilot did not run this"),
+        "{refused}"
+    );
+    assert!(refused.contains("`maintain` permission"), "{refused}");
+    assert!(dispatches_of(&h, contract::APPLY.file).is_empty());
+
+    // A maintainer presses it: applied from the default branch.
+    h.sim
+        .press_check_action(INFRA_REPO, check.id, MAINTAINER, "apply")
+        .expect("press");
+    h.settle().await.expect("settle");
+    assert_eq!(dispatches_of(&h, contract::APPLY.file).len(), 1);
+    h.run_workflows().await.expect("runs");
+    assert_eq!(status(&h, id).await, Status::Applied);
+}
+
+#[tokio::test]
+async fn rerunning_the_plan_check_plans_again() {
+    let h = start().await;
+    let id = "req_dev_s3-bucket_hhhhhh";
+    let pr = open_request(&h, id).await;
+    say(&h, pr, REQUESTER, "/tfpilot plan").await;
+    h.run_workflows().await.expect("runs");
+    let head = h.sim.pull(INFRA_REPO, pr).expect("pr").head_sha;
+    let check = h
+        .sim
+        .check_runs_named(INFRA_REPO, tfpilot::render::PLAN_CHECK_NAME, &head)
+        .into_iter()
+        .last()
+        .expect("plan check run");
+    h.sim
+        .rerun_check(INFRA_REPO, check.id, REQUESTER)
+        .expect("rerun");
+    h.settle().await.expect("settle");
+    assert_eq!(dispatches_of(&h, contract::PLAN.file).len(), 2);
+}
+
+#[tokio::test]
+async fn team_members_may_apply_where_the_rule_names_their_team() {
+    let h = start().await;
+    h.sim
+        .add_team_member("acme", "platform", TEAM_MEMBER, TeamRole::Member);
+    let id = "req_prod_s3-bucket_tttttt";
+    let pr = planned_approved_merged(&h, id).await;
+    let c = say(&h, pr, TEAM_MEMBER, "/tfpilot apply").await;
+    assert!(replies_after(&h, pr, c).is_empty());
+    assert_eq!(bot_reactions(&h, pr, c), vec!["rocket"]);
+    assert_eq!(dispatches_of(&h, contract::APPLY.file).len(), 1);
+}
+
+#[tokio::test]
+async fn merging_applies_where_the_environment_says_so() {
+    let h = start().await;
+    let id = "req_staging_s3-bucket_iiiiii";
+    let pr = open_request(&h, id).await;
+    say(&h, pr, REQUESTER, "/tfpilot plan").await;
+    h.run_workflows().await.expect("runs");
+    h.sim.approve(INFRA_REPO, pr, REVIEWER).expect("approve");
+    h.settle().await.expect("settle");
+    assert!(dispatches_of(&h, contract::APPLY.file).is_empty());
+    h.sim.merge_pull(INFRA_REPO, pr, MAINTAINER).expect("merge");
+    h.settle().await.expect("settle");
+    assert_eq!(status(&h, id).await, Status::Applying);
+    let applies = dispatches_of(&h, contract::APPLY.file);
+    assert_eq!(applies.len(), 1, "auto-apply on merge");
+    assert_eq!(applies[0].request_id, id);
+}
+
+#[tokio::test]
+async fn a_stuck_lock_is_released_by_unlock_and_a_finished_holder_by_itself() {
+    let h = start().await;
+    let a = "req_dev_s3-bucket_la1111";
+    let b = "req_dev_s3-bucket_lb2222";
+    let c_id = "req_dev_s3-bucket_lc3333";
+    let pr_a = planned_approved_merged(&h, a).await;
+    let pr_b = planned_approved_merged(&h, b).await;
+    let pr_c = planned_approved_merged(&h, c_id).await;
+
+    // A's apply hangs (never advanced); B queues behind it.
+    say(&h, pr_a, MAINTAINER, "/tfpilot apply").await;
+    say(&h, pr_b, MAINTAINER, "/tfpilot apply").await;
+    assert_eq!(status(&h, b).await, Status::Queued);
+
+    // Unlock needs apply permission.
+    let c = say(&h, pr_b, WRITER, "/tfpilot unlock").await;
+    assert!(reply_to(&h, pr_b, c).contains("did not run this"));
+    let c = say(&h, pr_b, MAINTAINER, "/tfpilot unlock").await;
+    let text = reply_to(&h, pr_b, c);
+    insta::assert_snapshot!("unlock", text);
+    let applies = dispatches_of(&h, contract::APPLY.file);
+    assert_eq!(applies.len(), 2, "B started once A's lock was released");
+    assert_eq!(applies[1].request_id, b);
+    assert_eq!(status(&h, b).await, Status::Applying);
+
+    // B's run waits for A's on GitHub's side (the workflow's concurrency group, never
+    // cancelled); A finishes after all, which changes nothing for the lock B holds.
+    let run_of = |rid: &str| {
+        h.sim
+            .workflow_runs(INFRA_REPO)
+            .into_iter()
+            .find(|r| {
+                r.workflow == contract::APPLY.file
+                    && r.inputs.get("request_id").map(String::as_str) == Some(rid)
+            })
+            .expect("run")
+    };
+    h.sim.complete_run(run_of(a).id).expect("complete A");
+    h.settle().await.expect("settle");
+    assert_eq!(status(&h, a).await, Status::Applied);
+    assert_eq!(status(&h, b).await, Status::Applying);
+
+    // B's run finishes but tfpilot hears nothing of it; C asks: B's lock is released
+    // because GitHub says its run is over, and C starts.
+    for _ in 0..3 {
+        h.sim
+            .fault_next_delivery(Some("workflow_run"), DeliveryFault::Drop);
+    }
+    let b_run = h
+        .sim
+        .workflow_runs(INFRA_REPO)
+        .into_iter()
+        .find(|r| {
+            r.workflow == contract::APPLY.file
+                && r.inputs.get("request_id").map(String::as_str) == Some(b)
+        })
+        .expect("B's run");
+    h.sim.complete_run(b_run.id).expect("complete");
+    h.settle().await.expect("settle");
+    let c = say(&h, pr_c, MAINTAINER, "/tfpilot apply").await;
+    assert!(replies_after(&h, pr_c, c).is_empty(), "not queued");
+    let applies = dispatches_of(&h, contract::APPLY.file);
+    assert_eq!(applies.len(), 3);
+    assert_eq!(applies[2].request_id, c_id);
 }

@@ -19,7 +19,7 @@ use crate::core::policy::{self, Denial, Grant, Person};
 use crate::core::request::{Request, WorkflowKind};
 use crate::core::status::derive_status;
 use crate::core::webhook::{CheckRunEvent, IssueCommentEvent};
-use crate::github::{MembershipState, ReactionContent, Repo};
+use crate::github::{MembershipState, PullRequest, ReactionContent, Repo};
 use crate::render::{CheckActionId, PLAN_CHECK_NAME};
 use crate::store::Thread;
 
@@ -123,11 +123,7 @@ pub async fn handle_comment(
         return Ok(Outcome::Processed);
     }
     let pull = svc.github.get_pull(&repo, number).await?;
-    let from_fork = match &pull.head.repo {
-        Some(head) => head.full_name != repo.full_name() || head.fork,
-        None => true,
-    };
-    if from_fork {
+    if is_fork_pull(&pull, &repo) {
         reply_once(
             svc,
             &repo,
@@ -252,6 +248,15 @@ pub async fn handle_check_run(
         reply_once(svc, &ctx.repo, ctx.pr_number, &ctx.once_prefix, &text).await?;
     }
     Ok(Outcome::Processed)
+}
+
+/// True when the PR's head lives in another repository (or its fork was deleted):
+/// such PRs never dispatch anything.
+pub fn is_fork_pull(pull: &PullRequest, repo: &Repo) -> bool {
+    match &pull.head.repo {
+        Some(head) => !head.full_name.eq_ignore_ascii_case(&repo.full_name()) || head.fork,
+        None => true,
+    }
 }
 
 /// The request a PR belongs to: the index, else its head branch `request/<id>`.
@@ -552,4 +557,37 @@ async fn react_once(
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pull(head_repo: serde_json::Value) -> PullRequest {
+        serde_json::from_value(serde_json::json!({
+            "id": 1, "number": 7, "state": "open", "title": "t", "user": null,
+            "html_url": "https://github.com/acme/infra/pull/7",
+            "head": {"label": "x:request/req_dev_app_abc123", "ref": "request/req_dev_app_abc123",
+                     "sha": "1111111111111111111111111111111111111111", "repo": head_repo},
+            "base": {"label": "acme:main", "ref": "main",
+                     "sha": "2222222222222222222222222222222222222222",
+                     "repo": {"id": 1, "name": "infra", "full_name": "acme/infra", "fork": false}},
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+        }))
+        .expect("pull")
+    }
+
+    #[test]
+    fn only_same_repository_heads_are_not_forks() {
+        let repo = Repo::new(1, "acme", "infra");
+        let same =
+            serde_json::json!({"id": 1, "name": "infra", "full_name": "acme/infra", "fork": false});
+        let fork = serde_json::json!({"id": 2, "name": "infra", "full_name": "mallory/infra", "fork": true});
+        assert!(!is_fork_pull(&pull(same), &repo));
+        assert!(is_fork_pull(&pull(fork), &repo));
+        assert!(
+            is_fork_pull(&pull(serde_json::Value::Null), &repo),
+            "a deleted fork"
+        );
+    }
 }

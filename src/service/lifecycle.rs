@@ -17,7 +17,7 @@ use crate::core::status::{Status, derive_status};
 use crate::github::{
     FileChange, MergeRequest, NewPullRequest, PullRequest, Repo, RunStatus, commit_files,
 };
-use crate::store::{Acquire, LockHolder, Release, StoreError};
+use crate::store::{Acquire, EnvRef, LockHolder, Release, StoreError};
 
 use super::dispatch::{Dispatched, dispatch, repo_of_request};
 use super::{Service, ServiceError};
@@ -137,7 +137,7 @@ pub async fn start_or_queue(
             .await?
             && next.request_id != request.id
         {
-            Box::pin(dispatch_holder(svc, repo, &next)).await?;
+            Box::pin(dispatch_holder(svc, repo, env_ref, &next)).await?;
         }
         acquired = svc
             .locks
@@ -174,41 +174,49 @@ pub async fn start_or_queue(
 
 /// Dispatches the run of a request that was just handed the lock from the queue.
 /// The once-key names the grant, so replicas handing on the same lock dispatch once.
+/// A holder whose request is gone (archived meanwhile) passes the lock on.
 pub async fn dispatch_holder(
     svc: &Service,
     repo: &Repo,
+    env: EnvRef<'_>,
     holder: &LockHolder,
 ) -> Result<(), ServiceError> {
-    let Some(kind) = WorkflowKind::parse(&holder.kind) else {
-        return Err(ServiceError::Incomplete("a known kind for the lock holder"));
-    };
-    let Some(request) = svc.requests.get(&holder.request_id).await? else {
-        // Archived meanwhile: pass the lock on.
-        let (owner, name, env) = (repo.owner.clone(), repo.name.clone(), String::new());
-        tracing::warn!(request_id = %holder.request_id, %owner, %name, %env, "queued request is gone");
+    let mut holder = holder.clone();
+    loop {
+        let kind = WorkflowKind::parse(&holder.kind);
+        let request = svc.requests.get(&holder.request_id).await?;
+        let (Some(kind), Some(request)) = (kind, request) else {
+            tracing::warn!(request_id = %holder.request_id, environment = env.2, "queued request is gone: lock passed on");
+            match svc
+                .locks
+                .release(env, &holder.request_id, svc.now())
+                .await?
+            {
+                Release::Released { next: Some(next) } => {
+                    holder = next;
+                    continue;
+                }
+                _ => return Ok(()),
+            }
+        };
+        let key = format!(
+            "lock/{}/{}/{}/{}/{}/{}",
+            env.0,
+            env.1,
+            env.2,
+            holder.request_id,
+            holder.kind,
+            holder.since.timestamp_millis()
+        );
+        if let Dispatched::Started {
+            run_id: Some(id), ..
+        } = Box::pin(run_kind(svc, repo, &request, kind, &key)).await?
+        {
+            svc.locks.attach_run(env, &request.id, id).await?;
+        }
+        tracing::info!(request_id = %request.id, kind = kind.as_str(), environment = env.2, "queued run started");
         return Ok(());
-    };
-    let (owner, name, env) = env_key(&request)?;
-    let key = format!(
-        "lock/{owner}/{name}/{env}/{}/{}/{}",
-        holder.request_id,
-        holder.kind,
-        holder.since.timestamp_millis()
-    );
-    if let Dispatched::Started {
-        run_id: Some(id), ..
-    } = Box::pin(run_kind(svc, repo, &request, kind, &key)).await?
-    {
-        svc.locks
-            .attach_run(
-                (owner.as_str(), name.as_str(), env.as_str()),
-                &request.id,
-                id,
-            )
-            .await?;
     }
-    tracing::info!(request_id = %request.id, kind = kind.as_str(), environment = %env, "queued run started");
-    Ok(())
 }
 
 /// Dispatches apply (at the merge commit, with the plan's fingerprint) or destroy
@@ -302,7 +310,7 @@ pub async fn after_run(
     if let Release::Released { next } = svc.locks.release(env_ref, &request.id, svc.now()).await? {
         tracing::info!(request_id = %request.id, environment = %env, "lock released");
         if let Some(next) = next {
-            Box::pin(dispatch_holder(svc, &repo, &next)).await?;
+            Box::pin(dispatch_holder(svc, &repo, env_ref, &next)).await?;
         }
     }
     if kind == WorkflowKind::Destroy && run.succeeded() {
@@ -332,7 +340,7 @@ pub async fn unlock(
         Release::Released { next } => {
             tracing::warn!(request_id = %holder.request_id, environment = %env, "lock released by unlock");
             if let Some(n) = &next {
-                Box::pin(dispatch_holder(svc, repo, n)).await?;
+                Box::pin(dispatch_holder(svc, repo, env_ref, n)).await?;
             }
             Ok((Some(holder.request_id), next.map(|n| n.request_id)))
         }

@@ -455,6 +455,27 @@ async fn bots_edited_comments_and_other_threads_get_no_action() {
     let c = say(&h, other, REQUESTER, "/tfpilot apply").await;
     insta::assert_snapshot!("not_a_request", reply_to(&h, other, c));
     assert_eq!(h.sim.dispatches().len(), before, "nothing dispatched");
+
+    // On the request's issue, the reply points at its PR.
+    let issue = h
+        .sim
+        .open_issue(INFRA_REPO, REQUESTER, "bucket please", "", &[])
+        .expect("issue");
+    h.state
+        .service
+        .index
+        .link(tfpilot::store::Thread::Issue, "acme", "infra", issue, id)
+        .await
+        .expect("link");
+    h.settle().await.expect("settle");
+    let c = say(&h, issue, REQUESTER, "/tfpilot plan").await;
+    assert_eq!(
+        reply_to(&h, issue, c),
+        format!(
+            "@alice tfpilot commands run on the request's pull request: comment on #{pr} instead."
+        )
+    );
+    assert_eq!(h.sim.dispatches().len(), before, "nothing dispatched");
 }
 
 #[test]

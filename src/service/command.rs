@@ -112,14 +112,24 @@ pub async fn handle_comment(
     };
     let first = replies::command_text(&commands[0].action);
     if !e.issue.is_pull_request() {
-        reply_once(
-            svc,
-            &repo,
-            number,
-            &once_prefix,
-            &replies::not_a_request_reply(actor),
-        )
-        .await?;
+        // On a request's issue, point at its PR; elsewhere, explain.
+        let pr = match svc
+            .index
+            .find(Thread::Issue, &repo.owner, &repo.name, number)
+            .await?
+        {
+            Some(id) => svc
+                .requests
+                .get(&id)
+                .await?
+                .and_then(|r| r.pr().map(|p| p.number)),
+            None => None,
+        };
+        let text = match pr {
+            Some(pr) => replies::use_the_pr_reply(actor, pr),
+            None => replies::not_a_request_reply(actor),
+        };
+        reply_once(svc, &repo, number, &once_prefix, &text).await?;
         return Ok(Outcome::Processed);
     }
     let pull = svc.github.get_pull(&repo, number).await?;

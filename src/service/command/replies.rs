@@ -176,6 +176,13 @@ pub fn not_a_request_reply(actor: &str) -> String {
     )
 }
 
+/// The reply to a command on a request's issue: commands run on its PR.
+pub fn use_the_pr_reply(actor: &str, pr: u64) -> String {
+    format!(
+        "@{actor} tfpilot commands run on the request's pull request: comment on #{pr} instead."
+    )
+}
+
 /// The reply when the request was archived (destroyed and cleaned up) or is unknown.
 pub fn unknown_request_reply(actor: &str, request_id: &str) -> String {
     format!(

@@ -10,7 +10,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// tfpilot: self-service Terraform through GitHub alone.
 #[derive(Debug, Parser)]
-#[command(name = "tfpilot", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "tfpilot",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Try it offline first: `tfpilot demo`.\n\
+                  Getting started: `tfpilot setup` creates the GitHub App, `tfpilot init` prepares an \
+                  infrastructure repository, `tfpilot serve` runs the app.\n\
+                  Every flag, environment variable and .github/tfpilot.yml key: docs/configuration.md"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -20,7 +30,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Play a request's whole lifecycle offline against a simulated GitHub (start here).
+    Demo(DemoArgs),
     /// Run the GitHub App: receive webhooks, keep facts, drive plans and applies.
+    #[command(after_help = SERVE_ENV_HELP)]
     Serve(ServeArgs),
     /// Ask a running `tfpilot serve` for /healthz (for container health checks).
     Healthcheck(HealthcheckArgs),
@@ -28,6 +41,69 @@ pub enum Command {
     Init(InitArgs),
     /// Generate the issue forms from `.github/tfpilot.yml` into `.github/ISSUE_TEMPLATE/`.
     Forms(FormsArgs),
+    /// Create the GitHub App through GitHub's manifest flow and write its credentials and an env file for `serve`.
+    Setup(SetupArgs),
+}
+
+/// `tfpilot setup`.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Where GitHub sends webhooks: the public URL of `tfpilot serve` followed by `/webhooks/github`.
+    #[arg(long, env = "TFPILOT_WEBHOOK_URL")]
+    pub webhook_url: String,
+    /// Create the app under this organization (you must be an owner) instead of your personal account.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// The app's name, unique on GitHub, at most 34 characters [default: tfpilot-<org>, or tfpilot-<random> for a personal app].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The app's homepage shown on GitHub [default: the organization's page, or --github-url].
+    #[arg(long)]
+    pub homepage_url: Option<String>,
+    /// GitHub's web address (GitHub Enterprise Server: `https://HOST`).
+    #[arg(long, env = "TFPILOT_GITHUB_URL", default_value = "https://github.com")]
+    pub github_url: String,
+    /// GitHub's REST API base URL, used to exchange the code for the credentials (GitHub Enterprise Server: `https://HOST/api/v3`).
+    #[arg(
+        long,
+        visible_alias = "api-url",
+        env = "TFPILOT_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
+    /// Loopback address of the local setup page; GitHub sends the browser back to it.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Directory for the credentials (`tfpilot-app.json`, the private key PEM) and `tfpilot.env`, all mode 0600.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// Overwrite credential files that already exist in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Open the setup page in the default browser.
+    #[arg(long)]
+    pub open: bool,
+}
+
+/// Environment variables `serve` reads besides its flags' own.
+const SERVE_ENV_HELP: &str = "Also read from the environment:
+  TFPILOT_LOG       log filter, e.g. `info` or `info,tfpilot=debug` [default: info]
+  DEBUG_WEBHOOKS=1  log how each workflow_run delivery was matched to its request
+  AWS_REGION, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_PROFILE, ...
+                    the standard AWS chain, for an `s3://` store";
+
+/// `tfpilot demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Which story to play.
+    #[arg(long, value_enum, default_value_t = crate::demo::Scenario::Lifecycle)]
+    pub scenario: crate::demo::Scenario,
+    /// Pause for Enter between steps.
+    #[arg(long)]
+    pub step: bool,
+    /// Keep the facts in this store instead of a temporary folder (`file://…`, `s3://…`).
+    #[arg(long, env = "TFPILOT_DEMO_STORE")]
+    pub store: Option<String>,
 }
 
 /// `tfpilot init`.
@@ -69,10 +145,10 @@ pub struct ServeArgs {
     /// The webhook secret set on the GitHub App (required).
     #[arg(long, env = "TFPILOT_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
-    /// The GitHub App's id.
+    /// The GitHub App's id (required; `tfpilot setup` writes it to tfpilot.env).
     #[arg(long, env = "TFPILOT_APP_ID")]
     pub app_id: Option<u64>,
-    /// Path to the GitHub App's private key (PEM).
+    /// Path to the GitHub App's private key (PEM); this or --private-key is required.
     #[arg(long, env = "TFPILOT_PRIVATE_KEY_PATH")]
     pub private_key_path: Option<PathBuf>,
     /// The GitHub App's private key itself (PEM), instead of a path.
@@ -93,7 +169,7 @@ pub struct ServeArgs {
         default_value = "https://api.github.com"
     )]
     pub github_api_url: String,
-    /// Log format.
+    /// Format of the log lines on stderr (which lines: TFPILOT_LOG).
     #[arg(long, env = "TFPILOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
 }
@@ -123,10 +199,12 @@ pub fn init_logging(format: LogFormat) {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo(args) => demo(args).await,
         Command::Serve(args) => crate::serve::run(args).await,
         Command::Healthcheck(args) => healthcheck(args).await,
         Command::Init(args) => init(args),
         Command::Forms(args) => forms(args),
+        Command::Setup(args) => crate::setup::run(args).await,
     }
 }
 
@@ -195,6 +273,27 @@ fn forms(args: FormsArgs) -> anyhow::Result<()> {
             writeln!(out, "wrote      {}", path.display())?;
         }
     }
+    Ok(())
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    // The demo's own log lines would drown its story; errors still show.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TFPILOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let mut out = std::io::stdout().lock();
+    crate::demo::run(
+        crate::demo::DemoOptions {
+            scenario: args.scenario,
+            step: args.step,
+            store: args.store,
+        },
+        &mut out,
+    )
+    .await?;
     Ok(())
 }
 

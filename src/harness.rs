@@ -60,6 +60,8 @@ pub struct HarnessOptions {
     pub default_scripts: bool,
     /// Simulator seed.
     pub seed: u64,
+    /// The repository's `.github/tfpilot.yml` (default: [`EXAMPLE_CONFIG`]).
+    pub config: Option<String>,
 }
 
 impl Default for HarnessOptions {
@@ -73,6 +75,7 @@ impl Default for HarnessOptions {
                 .unwrap_or_else(Utc::now),
             default_scripts: true,
             seed: 7,
+            config: None,
         }
     }
 }
@@ -103,7 +106,9 @@ impl Harness {
         let secret = config.webhook_secret.clone();
         let app_id = config.app_id;
         let sim = Simulator::start(config).await?;
-        sim.create_repo(infra_repo_spec()?)?;
+        sim.create_repo(infra_repo_spec(
+            opts.config.as_deref().unwrap_or(EXAMPLE_CONFIG),
+        )?)?;
         if opts.default_scripts {
             script_default_workflows(&sim);
         }
@@ -162,13 +167,15 @@ impl Harness {
     }
 }
 
-/// The seeded infrastructure repository: config, workflows, forms, one module.
-pub fn infra_repo_spec() -> Result<RepoSpec, HarnessError> {
-    let config =
-        RepoConfig::parse(EXAMPLE_CONFIG).map_err(|e| HarnessError::Config(e.to_string()))?;
-    let mut spec = RepoSpec::new(INFRA_REPO);
+/// The seeded infrastructure repository: `config_text` as `.github/tfpilot.yml`,
+/// the workflows, the forms generated from the config, one module.
+pub fn infra_repo_spec(config_text: &str) -> Result<RepoSpec, HarnessError> {
+    let config = RepoConfig::parse(config_text).map_err(|e| HarnessError::Config(e.to_string()))?;
+    let mut spec = RepoSpec::new(INFRA_REPO).file(crate::config::repo::CONFIG_PATH, config_text);
     for file in TEMPLATE_FILES {
-        spec = spec.file(file.path, file.contents);
+        if file.path != crate::config::repo::CONFIG_PATH {
+            spec = spec.file(file.path, file.contents);
+        }
     }
     for (name, yaml) in generate_forms(&config) {
         spec = spec.file(&format!("{FORMS_DIR}/{name}"), &yaml);

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod demo;
 pub mod github;
 pub mod harness;
 pub mod http;
@@ -14,5 +15,6 @@ pub mod init;
 pub mod render;
 pub mod serve;
 pub mod service;
+pub mod setup;
 pub mod sim;
 pub mod store;

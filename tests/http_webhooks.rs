@@ -47,6 +47,18 @@ fn router_over(store: Arc<dyn Store>) -> Assembled {
     })
 }
 
+/// A store holding the seed request, and a router over it.
+async fn seeded() -> (Arc<dyn Store>, Assembled, axum::Router) {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    Requests::new(store.clone())
+        .create(&seed_request())
+        .await
+        .unwrap();
+    let a = router_over(store.clone());
+    let app = tfpilot::http::app(a.state.clone());
+    (store, a, app)
+}
+
 async fn send(
     app: &axum::Router,
     event: &str,
@@ -324,13 +336,7 @@ async fn every_real_payload_gets_a_deliberate_answer() {
 
 #[tokio::test]
 async fn a_plan_runs_deliveries_in_order_give_planning_then_plan_ready() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    Requests::new(store.clone())
-        .create(&seed_request())
-        .await
-        .unwrap();
-    let a = router_over(store.clone());
-    let app = tfpilot::http::app(a.state.clone());
+    let (store, _a, app) = seeded().await;
 
     let events = plan_lifecycle(22456244688);
     let (code, text) = deliver(&app, "workflow_run", "p1", &events[0]).await;
@@ -383,13 +389,7 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
 async fn shuffled_and_duplicated_deliveries_end_in_the_same_facts_with_one_write_per_change() {
     // The reference: in order, once each.
     let reference = {
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        Requests::new(store.clone())
-            .create(&seed_request())
-            .await
-            .unwrap();
-        let a = router_over(store.clone());
-        let app = tfpilot::http::app(a.state.clone());
+        let (store, _a, app) = seeded().await;
         for (i, e) in plan_lifecycle(7).iter().enumerate() {
             deliver(&app, "workflow_run", &format!("ref{i}"), e).await;
         }
@@ -399,13 +399,7 @@ async fn shuffled_and_duplicated_deliveries_end_in_the_same_facts_with_one_write
     for order in permutations(3) {
         // Each event twice (new delivery ids, as GitHub's re-sends of the same
         // state would be), in this order, then the whole sequence again.
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        Requests::new(store.clone())
-            .create(&seed_request())
-            .await
-            .unwrap();
-        let a = router_over(store.clone());
-        let app = tfpilot::http::app(a.state.clone());
+        let (store, a, app) = seeded().await;
         let before = a.store_counts.counts();
         let mut processed = 0;
         for round in 0..2 {
@@ -443,13 +437,7 @@ async fn shuffled_and_duplicated_deliveries_end_in_the_same_facts_with_one_write
 
 #[tokio::test]
 async fn another_run_of_the_same_kind_changes_nothing_and_unrelated_workflows_cost_nothing() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    Requests::new(store.clone())
-        .create(&seed_request())
-        .await
-        .unwrap();
-    let a = router_over(store.clone());
-    let app = tfpilot::http::app(a.state.clone());
+    let (store, a, app) = seeded().await;
     for (i, e) in plan_lifecycle(100).iter().enumerate() {
         deliver(&app, "workflow_run", &format!("a{i}"), e).await;
     }
@@ -501,13 +489,7 @@ async fn another_run_of_the_same_kind_changes_nothing_and_unrelated_workflows_co
 
 #[tokio::test]
 async fn a_redelivered_delivery_id_is_acknowledged_with_zero_writes() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    Requests::new(store.clone())
-        .create(&seed_request())
-        .await
-        .unwrap();
-    let a = router_over(store.clone());
-    let app = tfpilot::http::app(a.state.clone());
+    let (_store, a, app) = seeded().await;
     let e = &plan_lifecycle(9)[0];
     assert_eq!(
         deliver(&app, "workflow_run", "same-guid", e).await.1,
@@ -521,13 +503,7 @@ async fn a_redelivered_delivery_id_is_acknowledged_with_zero_writes() {
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer_and_metrics_count_deliveries() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    Requests::new(store.clone())
-        .create(&seed_request())
-        .await
-        .unwrap();
-    let a = router_over(store.clone());
-    let app = tfpilot::http::app(a.state.clone());
+    let (_store, _a, app) = seeded().await;
     for (i, e) in plan_lifecycle(11).iter().enumerate() {
         deliver(&app, "workflow_run", &format!("h{i}"), e).await;
     }

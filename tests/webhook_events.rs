@@ -78,3 +78,12 @@ fn installation_events_carry_their_id() {
     assert!(e.installation_id().is_some());
     assert_eq!(e.name(), "installation");
 }
+
+#[test]
+fn shape_errors_never_quote_payload_values() {
+    let body =
+        br#"{"action":"completed","workflow_run":{"id":"TOP-SECRET-TITLE"},"repository":{}}"#;
+    let err = parse_event("workflow_run", body).unwrap_err().to_string();
+    assert!(!err.contains("TOP-SECRET"), "{err}");
+    assert!(err.contains("expected"), "{err}");
+}

@@ -538,8 +538,25 @@ struct ActionOnly {
 fn shape<T: DeserializeOwned>(event: &str, value: serde_json::Value) -> Result<T, ParseError> {
     serde_json::from_value(value).map_err(|e| ParseError::Shape {
         event: event.to_string(),
-        message: e.to_string(),
+        message: without_values(&e.to_string()),
     })
+}
+
+/// serde's "invalid type: string \"…\", expected u64" quotes the payload's value;
+/// payload text must not reach a log line, so only the expectation is kept.
+fn without_values(message: &str) -> String {
+    for kind in ["invalid type", "invalid value", "invalid length"] {
+        if message.starts_with(kind) {
+            return match message.rsplit_once(", expected ") {
+                Some((_, expected)) => format!("{kind} (value withheld), expected {expected}"),
+                None => format!("{kind} (value withheld)"),
+            };
+        }
+    }
+    if message.starts_with("unknown variant") {
+        return "unknown variant (value withheld)".to_string();
+    }
+    message.to_string()
 }
 
 /// Parses a delivery body for the event named in `X-GitHub-Event`.

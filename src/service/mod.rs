@@ -12,6 +12,7 @@ pub mod clock;
 pub mod command;
 pub mod dispatch;
 pub mod effects;
+pub mod issues;
 pub mod lifecycle;
 pub mod plan_artifact;
 pub mod pull_request;
@@ -195,15 +196,10 @@ impl Service {
                 .await
             }
             Event::Issues(e) => {
-                tracing::info!(
-                    event = "webhook.not_handled_yet",
-                    delivery_id,
-                    github_event = "issues",
-                    action = %e.action,
-                    issue = e.issue.number,
-                    "issue-form requests are not handled yet"
-                );
-                Ok(Outcome::Ignored)
+                if !issues::is_relevant(&e) {
+                    return Ok(Outcome::Ignored);
+                }
+                self.once(delivery_id, issues::handle(self, &e)).await
             }
             Event::CheckRun(e) => {
                 if !command::check_run_is_relevant(&e) {
@@ -211,7 +207,7 @@ impl Service {
                 }
                 self.once(
                     delivery_id,
-                    command::handle_check_run(self, delivery_id, &e),
+                    Box::pin(command::handle_check_run(self, delivery_id, &e)),
                 )
                 .await
             }

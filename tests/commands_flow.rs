@@ -925,3 +925,85 @@ async fn a_stuck_lock_is_released_by_unlock_and_a_finished_holder_by_itself() {
     assert_eq!(applies.len(), 3);
     assert_eq!(applies[2].request_id, c_id);
 }
+
+/// An s3-bucket form body for `environment`, as GitHub renders the issue form.
+fn form_body(environment: &str) -> String {
+    use std::collections::BTreeMap;
+    use tfpilot::config::forms::module_fields;
+    use tfpilot::config::repo::RepoConfig;
+    use tfpilot::core::issue_form::{Answer, FieldShape, render_body};
+    let config = RepoConfig::parse(tfpilot::harness::EXAMPLE_CONFIG).expect("example config");
+    let fields = module_fields(&config, "s3-bucket").expect("module");
+    let shapes: Vec<FieldShape> = fields.iter().map(|f| f.shape.clone()).collect();
+    let answers: BTreeMap<String, Answer> = [
+        ("tfpilot-module", "s3-bucket"),
+        ("tfpilot-environment", environment),
+        ("tfpilot-preset", "s3-public-assets"),
+        ("name", "core-dev-assets-x1"),
+        ("project", "core"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), Answer::Text((*v).to_owned())))
+    .collect();
+    render_body(&shapes, &answers)
+}
+
+#[tokio::test]
+async fn an_issue_form_request_lives_and_ends_in_history_under_the_example_config() {
+    // The example config: dev needs no approval, applies on merge, lets writers
+    // destroy and merges its cleanup PR.
+    let h = Harness::start(HarnessOptions::default())
+        .await
+        .expect("harness");
+    h.sim
+        .set_permission(INFRA_REPO, REQUESTER, Permission::Write)
+        .expect("permission");
+    let issue = h
+        .sim
+        .open_issue(
+            INFRA_REPO,
+            REQUESTER,
+            "Assets",
+            &form_body("dev"),
+            &["tfpilot-request"],
+        )
+        .expect("issue");
+    h.settle().await.expect("settle");
+    let svc = &h.state.service;
+    let id = svc
+        .index
+        .find(tfpilot::store::Thread::Issue, "acme", "infra", issue)
+        .await
+        .unwrap()
+        .expect("a request for the issue");
+    let pr = stored(&h, &id).await.pr().expect("its PR").number;
+    assert_eq!(status(&h, &id).await, Status::Planning);
+    h.run_workflows().await.expect("runs");
+    assert_eq!(status(&h, &id).await, Status::PlanReady);
+
+    h.sim.merge_pull(INFRA_REPO, pr, REQUESTER).expect("merge");
+    h.settle().await.expect("settle");
+    assert_eq!(status(&h, &id).await, Status::Applying, "applied on merge");
+    h.run_workflows().await.expect("runs");
+    assert_eq!(status(&h, &id).await, Status::Applied);
+
+    let c = say(&h, pr, REQUESTER, "/tfpilot destroy").await;
+    assert_eq!(bot_reactions(&h, pr, c), vec!["rocket"]);
+    assert_eq!(status(&h, &id).await, Status::Destroying);
+    h.run_workflows().await.expect("runs");
+    assert!(svc.requests.get(&id).await.unwrap().is_none());
+    let archived = svc
+        .requests
+        .get_archived(&id)
+        .await
+        .unwrap()
+        .expect("history");
+    assert_eq!(derive_status(&archived, svc.now()), Status::Destroyed);
+    assert!(
+        h.sim
+            .pulls(INFRA_REPO)
+            .iter()
+            .any(|p| p.head_ref == format!("cleanup/{id}") && p.merged),
+        "cleanup PR merged"
+    );
+}

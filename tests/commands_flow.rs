@@ -1007,3 +1007,89 @@ async fn an_issue_form_request_lives_and_ends_in_history_under_the_example_confi
         "cleanup PR merged"
     );
 }
+
+#[test]
+fn every_refusal_text_names_why_and_what_would_work() {
+    use tfpilot::config::repo::{Access, Permission as Level};
+    use tfpilot::core::command::CommandAction;
+    use tfpilot::core::gates::Blocked;
+    use tfpilot::core::policy::Denial;
+    use tfpilot::service::command::replies;
+
+    let id = "req_prod_s3-bucket_abc123";
+    let blocked = [
+        Blocked::Destroyed,
+        Blocked::Destroying,
+        Blocked::DestroyStale,
+        Blocked::NoPr,
+        Blocked::PrClosed,
+        Blocked::AlreadyMerged,
+        Blocked::PlanRunning,
+        Blocked::NotMerged,
+        Blocked::MergeShaUnknown,
+        Blocked::NoPlan,
+        Blocked::PlanFailed,
+        Blocked::PlanStale {
+            planned: None,
+            head: "89abcdef0123456789abcdef0123456789abcdef".into(),
+        },
+        Blocked::NotEnoughApprovals { have: 1, need: 2 },
+        Blocked::AlreadyQueued,
+        Blocked::Applying,
+        Blocked::AlreadyApplied,
+        Blocked::NotApplied {
+            status: Status::PlanReady,
+        },
+        Blocked::NeedsConfirmation,
+        Blocked::WrongConfirmation {
+            given: "req_prod_s3-bucket_zzzzzz".into(),
+        },
+    ];
+    let mut out = String::new();
+    for b in &blocked {
+        let (why, next) = replies::blocked(b, &CommandAction::Apply, id);
+        assert!(why.ends_with('.') && next.ends_with('.'), "{why} / {next}");
+        out.push_str(&format!("{b:?}\n  why: {why}\n  next: {next}\n"));
+    }
+    let denial = Denial {
+        rule: Access {
+            permission: Level::Admin,
+            teams: vec!["acme/platform".into()],
+            users: vec!["octocat".into()],
+        },
+        have: None,
+    };
+    let (why, next) = replies::denied(
+        &CommandAction::Destroy {
+            confirm: Some(id.into()),
+        },
+        "prod",
+        &denial,
+    );
+    out.push_str(&format!("denied destroy\n  why: {why}\n  next: {next}\n"));
+    out.push_str(&format!(
+        "unknown request\n  {}\n",
+        replies::unknown_request_reply("alice", id)
+    ));
+    out.push_str(&format!(
+        "sync\n{}\n",
+        replies::sync_reply(
+            "/tfpilot sync",
+            &["destroy run 42: success".into()],
+            Status::Destroyed
+        )
+    ));
+    out.push_str(&format!(
+        "sync, nothing changed\n{}\n",
+        replies::sync_reply("/tfpilot sync", &[], Status::Applied)
+    ));
+    out.push_str(&format!(
+        "unlock, not held\n{}\n",
+        replies::unlock_reply("/tfpilot unlock", "prod", None, None)
+    ));
+    out.push_str(&format!(
+        "auto-apply refused\n{}\n",
+        replies::auto_apply_blocked("the last plan failed, so there is nothing reviewed to apply.")
+    ));
+    insta::assert_snapshot!("refusal_texts", out);
+}

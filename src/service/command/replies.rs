@@ -295,7 +295,7 @@ pub fn sync_reply(command: &str, changes: &[String], status: Status) -> String {
     let mut out = quote(command);
     out.push_str("\n\n");
     if changes.is_empty() {
-        out.push_str("Synced with GitHub: nothing had changed.");
+        out.push_str("Synced with GitHub: nothing had changed.\n");
     } else {
         out.push_str("Synced with GitHub:\n\n");
         for c in changes {

@@ -280,6 +280,41 @@ async fn a_request_goes_from_plan_to_history_through_pr_commands() {
         "the cleanup PR is opened with the destroy"
     );
     assert!(cleanup[0].open);
+
+    // A late copy of the apply's completion (new delivery id) leaves the destroy's lock.
+    let late = h
+        .sim
+        .deliveries()
+        .into_iter()
+        .rev()
+        .find(|d| {
+            d.event == "workflow_run"
+                && d.payload["action"] == "completed"
+                && d.payload["workflow_run"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(contract::APPLY.file))
+        })
+        .expect("apply completion delivery");
+    let body = serde_json::to_vec(&late.payload).expect("payload");
+    Box::pin(h.state.service.handle_delivery(
+        "late-copy",
+        parse_event("workflow_run", &body).expect("event"),
+    ))
+    .await
+    .expect("late copy");
+    let holder = h
+        .state
+        .service
+        .locks
+        .get(("acme", "infra", "dev"))
+        .await
+        .unwrap()
+        .and_then(|l| l.holder)
+        .expect("held");
+    assert_eq!(
+        (holder.request_id.as_str(), holder.kind.as_str()),
+        (id, "destroy")
+    );
     h.run_workflows().await.expect("runs");
 
     let cleanup = h

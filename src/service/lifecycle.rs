@@ -307,7 +307,22 @@ pub async fn after_run(
     };
     let (owner, name, env) = env_key(request)?;
     let env_ref = (owner.as_str(), name.as_str(), env.as_str());
-    if let Release::Released { next } = svc.locks.release(env_ref, &request.id, svc.now()).await? {
+    // Only this run's hold is released: a late event of an earlier apply must not free
+    // the lock the same request now holds for its destroy.
+    let holds_for_this_run = svc
+        .locks
+        .get(env_ref)
+        .await?
+        .and_then(|d| d.holder)
+        .is_some_and(|h| {
+            h.request_id == request.id
+                && h.kind == kind.as_str()
+                && h.run_id.is_none_or(|id| Some(id) == run.run_id)
+        });
+    if holds_for_this_run
+        && let Release::Released { next } =
+            svc.locks.release(env_ref, &request.id, svc.now()).await?
+    {
         tracing::info!(request_id = %request.id, environment = %env, "lock released");
         if let Some(next) = next {
             Box::pin(dispatch_holder(svc, &repo, env_ref, &next)).await?;

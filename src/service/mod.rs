@@ -9,13 +9,16 @@
 //! processed again, harmlessly, because every patch is idempotent).
 
 pub mod clock;
+pub mod command;
 pub mod dispatch;
 pub mod drift;
 pub mod effects;
 pub mod issues;
+pub mod lifecycle;
 pub mod plan_artifact;
 pub mod pull_request;
 pub mod repo_config;
+pub mod sync;
 pub mod workflow_run;
 
 use std::collections::HashMap;
@@ -182,15 +185,16 @@ impl Service {
                     .await
             }
             Event::IssueComment(e) => {
-                tracing::info!(
-                    event = "webhook.not_handled_yet",
+                // Edited and deleted comments, bots (tfpilot included) and comments
+                // without a `/tfpilot` line are decided here, before any I/O.
+                if !command::comment_is_relevant(&e) {
+                    return Ok(Outcome::Ignored);
+                }
+                self.once(
                     delivery_id,
-                    github_event = "issue_comment",
-                    action = %e.action,
-                    issue = e.issue.number,
-                    "PR commands are not handled yet"
-                );
-                Ok(Outcome::Ignored)
+                    Box::pin(command::handle_comment(self, delivery_id, &e)),
+                )
+                .await
             }
             Event::Issues(e) => {
                 if !issues::is_relevant(&e) {
@@ -199,14 +203,14 @@ impl Service {
                 self.once(delivery_id, issues::handle(self, &e)).await
             }
             Event::CheckRun(e) => {
-                tracing::info!(
-                    event = "webhook.not_handled_yet",
+                if !command::check_run_is_relevant(&e) {
+                    return Ok(Outcome::Ignored);
+                }
+                self.once(
                     delivery_id,
-                    github_event = "check_run",
-                    action = %e.action,
-                    "check-run actions are not handled yet"
-                );
-                Ok(Outcome::Ignored)
+                    Box::pin(command::handle_check_run(self, delivery_id, &e)),
+                )
+                .await
             }
             Event::MergeGroup(e) => {
                 tracing::info!(

@@ -121,7 +121,7 @@ pub async fn handle_pr(svc: &Service, e: &PullRequestEvent) -> Result<Outcome, S
     let repo = repo_of(&e.repository, e.installation.as_ref().map(|i| i.id))
         .ok_or(ServiceError::Incomplete("installation"))?;
     let update = pr_update(&e.pull_request, Some(&e.sender.login), svc.now());
-    let updated = match branch {
+    let updated = match &branch {
         PrBranch::Request(id) => {
             let Some(current) = svc.requests.get(id.as_str()).await? else {
                 return Ok(Outcome::Ignored);
@@ -141,10 +141,33 @@ pub async fn handle_pr(svc: &Service, e: &PullRequestEvent) -> Result<Outcome, S
     if let Some(u) = updated.as_ref().filter(|u| u.saved) {
         super::effects::request_saved(svc, &u.request).await;
     }
+    if let Some(u) = &updated {
+        Box::pin(after_pr_event(svc, &repo, e, &branch, &u.request)).await?;
+    }
     Ok(match updated {
         Some(u) => Outcome::saved(u.saved),
         None => Outcome::Ignored,
     })
+}
+
+/// The lifecycle's reactions to a PR event: autoplan on new commits, auto-apply on
+/// merge, archive when a destroyed request's cleanup PR merges.
+async fn after_pr_event(
+    svc: &Service,
+    repo: &crate::github::Repo,
+    e: &PullRequestEvent,
+    branch: &PrBranch,
+    request: &Request,
+) -> Result<(), ServiceError> {
+    let merged = e.action == "closed" && e.pull_request.merged.unwrap_or(false);
+    match branch {
+        PrBranch::Request(_) if e.action == "synchronize" => {
+            super::lifecycle::autoplan(svc, repo, request, &e.pull_request.head.sha).await
+        }
+        PrBranch::Request(_) if merged => super::lifecycle::auto_apply(svc, repo, request).await,
+        PrBranch::Cleanup(id) if merged => super::lifecycle::cleanup_merged(svc, id.as_str()).await,
+        _ => Ok(()),
+    }
 }
 
 /// Counts an approval (or its dismissal).

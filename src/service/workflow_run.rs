@@ -175,5 +175,10 @@ pub async fn handle(
             "run facts saved"
         );
     }
+    // Also when nothing was saved: a redelivery after a failed hand-on finishes it
+    // (every step of `after_run` is idempotent).
+    if tracked {
+        Box::pin(super::lifecycle::after_run(svc, &updated.request, kind)).await?;
+    }
     Ok(Outcome::saved(updated.saved))
 }

@@ -481,11 +481,11 @@ impl Demo<'_> {
         self.show(&id, Status::PlanReady).await?;
 
         self.begin(
-            "carol tries to apply before the merge",
+            "bob tries to apply before the merge",
             "comments `/tfpilot apply`",
         )
         .await?;
-        self.comment(CAROL, pr, "/tfpilot apply").await?;
+        self.comment(BOB, pr, "/tfpilot apply").await?;
         writeln!(
             self.out,
             "   tfpilot's reply:\n{}",

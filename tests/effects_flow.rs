@@ -765,9 +765,12 @@ async fn new_commits_get_their_own_check_runs_and_the_same_comment() {
     );
     let sticky = h.sticky(pr);
     assert_eq!(sticky.id, first.id);
+    // The push re-plans by itself (autoplan): the same comment now says a plan of
+    // the new head is running, and exactly one more plan was dispatched.
+    assert_eq!(h.sim.dispatches().len(), 2);
     assert!(
-        sticky.body.contains("does not show"),
-        "stale plan said: {}",
+        sticky.body.contains("Planning"),
+        "after a push the comment said: {}",
         sticky.body
     );
 }

@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod effects;
 pub mod plan_artifact;
 pub mod pull_request;
+pub mod redelivery;
 pub mod repo_config;
 pub mod workflow_run;
 

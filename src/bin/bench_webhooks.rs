@@ -40,7 +40,7 @@ use tfpilot::core::ids::RequestId;
 use tfpilot::core::request::{PrFacts, Request};
 use tfpilot::harness::{Harness, HarnessOptions, INFRA_REPO};
 use tfpilot::http::signature::sign;
-use tfpilot::sim::TEST_APP_PRIVATE_KEY_PEM;
+use tfpilot::sim::{TEST_APP_PRIVATE_KEY_PEM, WebhookTarget};
 use tfpilot::store::{FolderStore, Store, open_store};
 
 const USAGE: &str = "usage: bench_webhooks [--count N] [--concurrency N] [--store URL] [--probot DIR] [ignorable] [state] [roundtrip]";
@@ -260,6 +260,7 @@ struct Counters {
     store_ops: f64,
     store_writes: f64,
     github_calls: f64,
+    by_op: BTreeMap<String, f64>,
     outcomes: BTreeMap<String, f64>,
 }
 
@@ -269,19 +270,17 @@ impl Counters {
             store_ops: self.store_ops - before.store_ops,
             store_writes: self.store_writes - before.store_writes,
             github_calls: self.github_calls - before.github_calls,
-            outcomes: self
-                .outcomes
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v - before.outcomes.get(k).copied().unwrap_or(0.0),
-                    )
-                })
-                .filter(|(_, v)| *v > 0.0)
-                .collect(),
+            by_op: diff(&self.by_op, &before.by_op),
+            outcomes: diff(&self.outcomes, &before.outcomes),
         }
     }
+}
+
+fn diff(now: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    now.iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect()
 }
 
 /// The value of a label in an OpenMetrics sample line.
@@ -303,6 +302,9 @@ async fn read_metrics(client: &reqwest::Client, base: &str) -> Counters {
         };
         if line.starts_with("tfpilot_store_operations_total") {
             c.store_ops += value;
+            if let Some(op) = label(line, "op") {
+                *c.by_op.entry(op.to_string()).or_default() += value;
+            }
             if matches!(label(line, "op"), Some("create" | "replace" | "delete")) {
                 c.store_writes += value;
             }
@@ -319,7 +321,12 @@ async fn read_metrics(client: &reqwest::Client, base: &str) -> Counters {
 
 fn print_costs(scenario: &str, n: usize, c: &Counters) {
     let n = n.max(1) as f64;
-    let outcomes: Vec<String> = c.outcomes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let outcomes: Vec<String> = c
+        .outcomes
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(c.by_op.iter().map(|(k, v)| format!("{k}={:.2}/d", v / n)))
+        .collect();
     println!(
         "tfpilot  {scenario:<10} per delivery: store ops {:.2} (writes {:.2}), GitHub calls {:.2}   [{}]",
         c.store_ops / n,
@@ -373,6 +380,10 @@ async fn state_deliveries(
     let installation = h.sim.installation_id();
     let requests = count.div_ceil(2);
     let mut ids = Vec::new();
+    // The setup's own deliveries (pull_request.opened) are not part of the
+    // measurement: send them to a closed port instead of tfpilot.
+    h.sim
+        .set_webhook_target(WebhookTarget::Url("http://127.0.0.1:9/".into()));
     for r in 0..requests {
         let id = format!("req_dev_s3-bucket_{}{r:05}", char::from(b'a' + prefix % 26));
         let rid = RequestId::parse(&id)?;
@@ -403,8 +414,9 @@ async fn state_deliveries(
         h.state.service.requests.create(&doc).await?;
         ids.push((id, pr_number));
     }
-    // The pull_request.opened deliveries above reached tfpilot before the docs existed.
     h.settle().await?;
+    h.sim
+        .set_webhook_target(WebhookTarget::Router(h.app.clone()));
     let mut out = Vec::new();
     for (action, status, at) in [
         ("requested", "queued", "2026-11-25T09:01:00Z"),

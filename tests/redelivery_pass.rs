@@ -228,3 +228,16 @@ async fn a_pass_asks_for_at_most_max_per_pass() {
         .expect("pass");
     assert_eq!(second.redelivered.len(), 1, "the one left over: {second:?}");
 }
+
+#[tokio::test]
+async fn deliveries_older_than_the_window_are_left_alone() {
+    let (h, guid) = harness_with_one_refused_delivery().await;
+    // Four days later the failed delivery is outside GitHub's three-day window.
+    h.clock.set(chrono::Utc::now() + chrono::TimeDelta::days(4));
+    let report = redeliver_failed(&h.state.service, &RedeliveryPolicy::default())
+        .await
+        .expect("pass");
+    assert!(report.redelivered.is_empty(), "{report:?}");
+    assert_eq!(report.listed, 0);
+    assert_eq!(attempts(&h, &guid).len(), 1);
+}

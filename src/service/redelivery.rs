@@ -177,3 +177,34 @@ pub fn spawn_loop(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn delivery(status: &str, code: u16) -> HookDelivery {
+        HookDelivery {
+            id: 1,
+            guid: "g".into(),
+            delivered_at: Utc::now(),
+            redelivery: false,
+            status: status.into(),
+            status_code: code,
+            event: "issues".into(),
+            action: None,
+            installation_id: None,
+            repository_id: None,
+        }
+    }
+
+    #[test]
+    fn failed_means_not_accepted_and_not_in_flight() {
+        assert!(!is_failed(&delivery("OK", 200)));
+        assert!(!is_failed(&delivery("OK", 202)));
+        assert!(!is_failed(&delivery("pending", 0)));
+        assert!(is_failed(&delivery("Invalid HTTP Response: 500", 500)));
+        assert!(is_failed(&delivery("failed to connect to host", 0)));
+        assert!(is_failed(&delivery("Invalid HTTP Response: 404", 404)));
+    }
+}

@@ -100,10 +100,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(listen = %args.listen, store = %args.store, api = %args.github_api_url, "tfpilot serving");
+    // Failed deliveries are asked for again on start and every interval
+    // (TFPILOT_REDELIVERY_INTERVAL_SECS, default 600; 0 turns it off).
+    let redelivery_secs = std::env::var("TFPILOT_REDELIVERY_INTERVAL_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(600);
+    let redelivery = (redelivery_secs > 0).then(|| {
+        crate::service::redelivery::spawn_loop(
+            assembled.state.service.clone(),
+            crate::service::redelivery::RedeliveryPolicy::default(),
+            std::time::Duration::from_secs(redelivery_secs),
+        )
+    });
     axum::serve(listener, app(assembled.state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
+    if let Some(task) = redelivery {
+        task.abort();
+    }
     tracing::info!("tfpilot stopped");
     Ok(())
 }

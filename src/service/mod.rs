@@ -17,6 +17,7 @@ pub mod issues;
 pub mod lifecycle;
 pub mod plan_artifact;
 pub mod pull_request;
+pub mod redelivery;
 pub mod repo_config;
 pub mod sync;
 pub mod workflow_run;

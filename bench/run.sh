@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# tfpilot against a minimal Probot app, side by side, in one command.
+#
+#   bench/run.sh [--release] [--s3] [--count N] [--concurrency N]
+#
+# Builds the load generator (debug unless --release; CI never runs this),
+# installs the pinned Probot app (npm ci into bench/probot/node_modules),
+# measures the idle RSS of `tfpilot serve` on its own, then runs
+# `bench_webhooks --probot bench/probot`: the same deliveries at the same
+# count and concurrency over loopback to tfpilot and to Probot, printing
+# throughput, p50/p90/p99, store ops and GitHub calls per delivery (from
+# tfpilot's /metrics), RSS, and the tfpilot/Probot ratios. With --s3 it then
+# runs tfpilot alone again with the store on a local S3 server (moto, from
+# $VENV_TOOLS, default .venv-tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=debug
+cargo_flags=()
+args=()
+s3=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --release) profile=release; cargo_flags=(--release) ;;
+    --s3) s3=1 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) args+=("$1") ;;
+  esac
+  shift
+done
+target="${CARGO_TARGET_DIR:-target}"
+bin="$target/$profile"
+
+echo "== build ($profile)"
+cargo build "${cargo_flags[@]}" --bin bench_webhooks --bin tfpilot
+
+echo "== Probot (npm ci, versions pinned in bench/probot/package-lock.json)"
+(cd bench/probot && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== machine"
+echo "cores: $(nproc); $(uptime | sed 's/.*load/load/'); node $(node --version); $(rustc --version)"
+
+echo "== idle RSS of tfpilot serve alone"
+scratch="$(mktemp -d)"
+moto_pid=
+cleanup() {
+  if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; fi
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+openssl genrsa -out "$scratch/key.pem" 2048 2>/dev/null
+TFPILOT_REDELIVERY_INTERVAL_SECS=0 TFPILOT_LOG_FORMAT=json \
+  "$bin/tfpilot" serve --listen 127.0.0.1:0 --webhook-secret bench --app-id 1 \
+  --private-key-path "$scratch/key.pem" --store "file://$scratch/store" \
+  --github-api-url http://127.0.0.1:9 >"$scratch/serve.log" 2>&1 &
+serve_pid=$!
+sleep 2
+if [ -r "/proc/$serve_pid/status" ]; then
+  echo "tfpilot serve idle: $(grep VmRSS "/proc/$serve_pid/status" | tr -s ' ')"
+  kill "$serve_pid"
+  wait "$serve_pid" 2>/dev/null || true
+else
+  echo "tfpilot serve did not stay up:"; cat "$scratch/serve.log"
+fi
+
+echo "== load"
+"$bin/bench_webhooks" --probot bench/probot "${args[@]}"
+
+if [ "$s3" = 1 ]; then
+  echo "== load, tfpilot with the store on a local S3 server (moto)"
+  port=9100
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+  "${VENV_TOOLS:-.venv-tools}/bin/moto_server" -H 127.0.0.1 -p "$port" >"$scratch/moto.log" 2>&1 &
+  moto_pid=$!
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$port/" && break
+    sleep 0.2
+  done
+  curl -sf -o /dev/null -X PUT "http://127.0.0.1:$port/tfpilot-bench"
+  AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+    AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
+    "$bin/bench_webhooks" --store s3://tfpilot-bench/bench "${args[@]}"
+fi

@@ -172,6 +172,9 @@ pub struct ServeArgs {
     /// Format of the log lines on stderr (which lines: TFPILOT_LOG).
     #[arg(long, env = "TFPILOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+    /// Seconds between passes that ask GitHub to redeliver failed webhook deliveries (0: never).
+    #[arg(long, env = "TFPILOT_REDELIVERY_INTERVAL_SECS", default_value_t = 600)]
+    pub redelivery_interval_secs: u64,
 }
 
 /// `tfpilot healthcheck`.

@@ -100,12 +100,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(listen = %args.listen, store = %args.store, api = %args.github_api_url, "tfpilot serving");
-    // Failed deliveries are asked for again on start and every interval
-    // (TFPILOT_REDELIVERY_INTERVAL_SECS, default 600; 0 turns it off).
-    let redelivery_secs = std::env::var("TFPILOT_REDELIVERY_INTERVAL_SECS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(600);
+    // Failed deliveries are asked for again on start and every interval (0: never).
+    let redelivery_secs = args.redelivery_interval_secs;
     let redelivery = (redelivery_secs > 0).then(|| {
         crate::service::redelivery::spawn_loop(
             assembled.state.service.clone(),

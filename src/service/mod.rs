@@ -15,6 +15,7 @@ pub mod drift;
 pub mod effects;
 pub mod issues;
 pub mod lifecycle;
+pub mod merge_group;
 pub mod plan_artifact;
 pub mod pull_request;
 pub mod redelivery;
@@ -214,14 +215,10 @@ impl Service {
                 .await
             }
             Event::MergeGroup(e) => {
-                tracing::info!(
-                    event = "webhook.not_handled_yet",
-                    delivery_id,
-                    github_event = "merge_group",
-                    action = %e.action,
-                    "merge queue checks are not handled yet"
-                );
-                Ok(Outcome::Ignored)
+                if e.action != "checks_requested" {
+                    return Ok(Outcome::Ignored);
+                }
+                self.once(delivery_id, merge_group::handle(self, &e)).await
             }
             Event::Installation(e) => self.once(delivery_id, self.record_installation(e)).await,
             Event::Unsupported { .. } => Ok(Outcome::Unsupported),

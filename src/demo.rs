@@ -7,15 +7,13 @@
 //! prints what was done, the derived status and the sticky comment as it stands.
 //! Every step checks the status it expects, so the demo is also a smoke test.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 
-use crate::config::forms::module_fields;
+use crate::config::forms::submitted_body;
 use crate::config::repo::RepoConfig;
-use crate::core::issue_form::{Answer, render_body};
 use crate::core::request::Request;
 use crate::core::status::{Status, derive_status};
 use crate::harness::{Harness, HarnessOptions, INFRA_REPO, plan_script};
@@ -229,23 +227,12 @@ impl Demo<'_> {
         preset: Option<&str>,
     ) -> anyhow::Result<(String, u64)> {
         let config = RepoConfig::parse(DEMO_CONFIG)?;
-        let fields =
-            module_fields(&config, "s3-bucket").ok_or_else(|| anyhow!("no s3-bucket form"))?;
-        let shapes: Vec<_> = fields.iter().map(|f| f.shape.clone()).collect();
-        let mut answers = BTreeMap::new();
-        for f in &fields {
-            let value = match f.shape.label.as_str() {
-                "Module" => Some("s3-bucket"),
-                "Environment" => Some("dev"),
-                "Preset" => preset,
-                "name" | "Name" => Some(bucket),
-                _ => None,
-            };
-            if let Some(v) = value {
-                answers.insert(f.shape.key.clone(), Answer::Text(v.to_string()));
-            }
+        let mut answers = vec![("Environment", "dev"), ("name", bucket)];
+        if let Some(preset) = preset {
+            answers.push(("Preset", preset));
         }
-        let body = render_body(&shapes, &answers);
+        let body = submitted_body(&config, "s3-bucket", &answers)
+            .ok_or_else(|| anyhow!("no s3-bucket form"))?;
         let issue = self.h.sim.open_issue(
             INFRA_REPO,
             user,

@@ -2,7 +2,6 @@
 //! merge queue's `merge_group` gets a conclusion on its own head SHA within one
 //! delivery, so neither the merge button nor the queue ever waits on tfpilot.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -10,9 +9,8 @@ use axum::http::Request as HttpRequest;
 use serde_json::json;
 use tower::ServiceExt;
 
-use tfpilot::config::forms::module_fields;
+use tfpilot::config::forms::submitted_body;
 use tfpilot::config::repo::RepoConfig;
-use tfpilot::core::issue_form::{Answer, render_body};
 use tfpilot::harness::{EXAMPLE_CONFIG, Harness, HarnessOptions, INFRA_REPO, plan_script};
 use tfpilot::http::signature::sign;
 use tfpilot::render::PLAN_CHECK_NAME;
@@ -22,30 +20,19 @@ use tfpilot::store::Thread;
 /// Opens a valid request issue; returns (request id, PR number, PR head SHA).
 async fn request(h: &Harness, bucket: &str) -> (String, u64, String) {
     let config = RepoConfig::parse(EXAMPLE_CONFIG).unwrap();
-    let fields = module_fields(&config, "s3-bucket").unwrap();
-    let shapes: Vec<_> = fields.iter().map(|f| f.shape.clone()).collect();
-    let mut answers = BTreeMap::new();
-    for f in &fields {
-        let v = match f.shape.label.as_str() {
-            "Module" => Some("s3-bucket"),
-            "Environment" => Some("dev"),
-            "name" | "Name" => Some(bucket),
-            "project" | "Project" => Some("core"),
-            _ => None,
-        };
-        if let Some(v) = v {
-            answers.insert(f.shape.key.clone(), Answer::Text(v.to_string()));
-        }
-    }
+    let body = submitted_body(
+        &config,
+        "s3-bucket",
+        &[
+            ("Environment", "dev"),
+            ("name", bucket),
+            ("project", "core"),
+        ],
+    )
+    .unwrap();
     let issue = h
         .sim
-        .open_issue(
-            INFRA_REPO,
-            "alice",
-            "bucket",
-            &render_body(&shapes, &answers),
-            &["tfpilot-request"],
-        )
+        .open_issue(INFRA_REPO, "alice", "bucket", &body, &["tfpilot-request"])
         .unwrap();
     h.settle().await.unwrap();
     let id = h

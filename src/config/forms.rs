@@ -55,6 +55,35 @@ pub struct FormField {
     pub default_option: Option<usize>,
 }
 
+/// The issue body a person submits with `module`'s form, rendered the way GitHub
+/// renders forms, with `answers` given by field label (case-insensitive) or input
+/// name; the module dropdown is answered, everything else is left empty. None when
+/// the module is unknown. Used by the demo and by flow tests.
+pub fn submitted_body(
+    config: &RepoConfig,
+    module: &str,
+    answers: &[(&str, &str)],
+) -> Option<String> {
+    use crate::core::issue_form::{Answer, render_body};
+    let fields = module_fields(config, module)?;
+    let mut given = std::collections::BTreeMap::new();
+    for f in &fields {
+        let value = match &f.role {
+            FieldRole::Module => Some(module),
+            role => answers.iter().find_map(|(label, value)| {
+                let by_label = label.eq_ignore_ascii_case(&f.shape.label);
+                let by_name = matches!(role, FieldRole::Input(name) if name == label);
+                (by_label || by_name).then_some(*value)
+            }),
+        };
+        if let Some(v) = value {
+            given.insert(f.shape.key.clone(), Answer::Text(v.to_string()));
+        }
+    }
+    let shapes: Vec<FieldShape> = fields.into_iter().map(|f| f.shape).collect();
+    Some(render_body(&shapes, &given))
+}
+
 /// The form fields for `module`, in form order, or None when the module is unknown.
 pub fn module_fields(config: &RepoConfig, module: &str) -> Option<Vec<FormField>> {
     let spec = config.module(module)?;

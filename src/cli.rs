@@ -175,6 +175,9 @@ pub struct ServeArgs {
     /// Seconds between passes that ask GitHub to redeliver failed webhook deliveries (0: never).
     #[arg(long, env = "TFPILOT_REDELIVERY_INTERVAL_SECS", default_value_t = 600)]
     pub redelivery_interval_secs: u64,
+    /// Seconds between reconciler passes that repair stuck runs and lagging comments (0: never).
+    #[arg(long, env = "TFPILOT_RECONCILE_INTERVAL_SECS", default_value_t = 300)]
+    pub reconcile_interval_secs: u64,
 }
 
 /// `tfpilot healthcheck`.

@@ -96,6 +96,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
     });
     tokio::spawn(drift_ticks(assembled.state.service.clone()));
+    if args.reconcile_interval_secs > 0 {
+        tokio::spawn(reconcile_passes(
+            assembled.state.service.clone(),
+            std::time::Duration::from_secs(args.reconcile_interval_secs),
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -122,6 +128,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Every minute, dispatches due drift plans (once per request and period, however
 /// many replicas tick) and reads drift results the webhook path missed.
+async fn reconcile_passes(service: Arc<Service>, every: std::time::Duration) {
+    let mut every = tokio::time::interval(every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match crate::service::reconcile::pass(&service).await {
+            Ok(r) if r.synced.is_empty() && r.rerendered.is_empty() => {}
+            Ok(r) => tracing::info!(
+                event = "reconcile.pass",
+                synced = r.synced.len(),
+                rerendered = r.rerendered.len(),
+                "reconciler repaired requests"
+            ),
+            Err(e) => {
+                tracing::warn!(event = "reconcile.failed", error = %e, "reconciler pass failed; the next one tries again")
+            }
+        }
+    }
+}
+
 async fn drift_ticks(service: Arc<Service>) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

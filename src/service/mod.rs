@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod merge_group;
 pub mod plan_artifact;
 pub mod pull_request;
+pub mod reconcile;
 pub mod redelivery;
 pub mod repo_config;
 pub mod sync;

@@ -17,8 +17,6 @@
 //! A drift run whose artifact could not be read for a passing reason (GitHub 5xx,
 //! rate limit) is read again by the next tick, so a lost read heals itself.
 
-use std::io::{Cursor, Read};
-
 use chrono::{DateTime, Utc};
 
 use crate::core::contract::{self, DriftResult, files};
@@ -28,7 +26,7 @@ use crate::github::{GitHubError, IssueState, IssueUpdate, Repo};
 use crate::store::StoreError;
 
 use super::dispatch::{Dispatched, dispatch, repo_of_request};
-use super::plan_artifact::{MAX_ARTIFACT_BYTES, is_transient};
+use super::plan_artifact::{DownloadError, ZipReadError, download_artifact_zip, read_zip_files};
 use super::{Service, ServiceError};
 
 /// Longest summary kept in the facts and shown in comments.
@@ -520,65 +518,34 @@ enum ReadError {
 
 /// Downloads the drift artifact of run `run_id` and parses its `drift.json`.
 async fn read_drift_run(svc: &Service, repo: &Repo, run_id: u64) -> Result<DriftResult, ReadError> {
-    let name = contract::DRIFT_PLAN.artifact.name;
-    let artifacts = match svc.github.list_run_artifacts(repo, run_id).await {
-        Ok(a) => a,
-        Err(e) if is_transient(&e) => return Err(ReadError::GitHub(e)),
-        Err(_) => return Err(ReadError::Artifact(DriftArtifactError::Missing)),
-    };
-    // A re-run uploads again under the same name: the newest wins.
-    let Some(artifact) = artifacts
-        .iter()
-        .filter(|a| a.name == name)
-        .max_by_key(|a| (a.created_at, a.id))
-    else {
-        return Err(ReadError::Artifact(DriftArtifactError::Missing));
-    };
-    if artifact.expired {
-        return Err(ReadError::Artifact(DriftArtifactError::Expired));
-    }
-    if artifact.size_in_bytes > MAX_ARTIFACT_BYTES as u64 {
-        return Err(ReadError::Artifact(DriftArtifactError::TooLarge));
-    }
-    let bytes = match svc.github.download_artifact(repo, artifact.id).await {
-        Ok(b) => b,
-        Err(e) if is_transient(&e) => return Err(ReadError::GitHub(e)),
-        Err(e) if e.is_not_found() => return Err(ReadError::Artifact(DriftArtifactError::Expired)),
-        Err(e) => {
-            return Err(ReadError::Artifact(DriftArtifactError::NotAZip(
-                e.to_string(),
-            )));
-        }
-    };
+    let bytes = download_artifact_zip(
+        &*svc.github,
+        repo,
+        run_id,
+        contract::DRIFT_PLAN.artifact.name,
+    )
+    .await
+    .map_err(|e| match e {
+        DownloadError::Transient(e) => ReadError::GitHub(e),
+        DownloadError::Missing => ReadError::Artifact(DriftArtifactError::Missing),
+        DownloadError::Expired => ReadError::Artifact(DriftArtifactError::Expired),
+        DownloadError::TooLarge => ReadError::Artifact(DriftArtifactError::TooLarge),
+        DownloadError::Failed(m) => ReadError::Artifact(DriftArtifactError::NotAZip(m)),
+    })?;
     parse_artifact(&bytes).map_err(ReadError::Artifact)
 }
 
 /// Reads `drift.json` from an artifact zip (at the root, else in any folder).
 pub fn parse_artifact(bytes: &[u8]) -> Result<DriftResult, DriftArtifactError> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|e| DriftArtifactError::NotAZip(e.to_string()))?;
-    let names: Vec<String> = archive.file_names().map(str::to_string).collect();
-    let name = names
-        .iter()
-        .find(|n| n.as_str() == files::DRIFT_JSON)
-        .or_else(|| {
-            names
-                .iter()
-                .find(|n| n.rsplit('/').next() == Some(files::DRIFT_JSON))
-        })
+    let content = read_zip_files(bytes, &[files::DRIFT_JSON])
+        .map_err(|e| match e {
+            ZipReadError::Unreadable(m) => DriftArtifactError::NotAZip(m),
+            ZipReadError::TooLarge(_) => DriftArtifactError::TooLarge,
+        })?
+        .pop()
+        .flatten()
         .ok_or(DriftArtifactError::NoDriftJson)?;
-    let file = archive
-        .by_name(name)
-        .map_err(|e| DriftArtifactError::NotAZip(e.to_string()))?;
-    let mut out = Vec::new();
-    // The declared size can lie: read at most one byte past the limit.
-    file.take(MAX_ARTIFACT_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| DriftArtifactError::NotAZip(e.to_string()))?;
-    if out.len() > MAX_ARTIFACT_BYTES {
-        return Err(DriftArtifactError::TooLarge);
-    }
-    serde_json::from_slice(&out).map_err(|e| DriftArtifactError::NotADriftResult(e.to_string()))
+    serde_json::from_slice(&content).map_err(|e| DriftArtifactError::NotADriftResult(e.to_string()))
 }
 
 #[cfg(test)]
@@ -707,7 +674,7 @@ mod tests {
     }
 
     fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut buf = Cursor::new(Vec::new());
+        let mut buf = std::io::Cursor::new(Vec::new());
         {
             let mut zw = zip::ZipWriter::new(&mut buf);
             let opts = zip::write::SimpleFileOptions::default();

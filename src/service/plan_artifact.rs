@@ -65,42 +65,60 @@ pub struct ArtifactFiles {
     pub infracost_json: Option<Vec<u8>>,
 }
 
-/// Unpacks `plan.json` and `infracost-diff.json` from an artifact zip. A file is
-/// looked up at the root first, then by its name in any folder (upload-artifact
-/// keeps paths below the common ancestor of what was uploaded).
-pub fn unzip(bytes: &[u8]) -> Result<ArtifactFiles, ArtifactError> {
+/// Why a file could not be read out of an artifact zip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZipReadError {
+    /// Not a zip, or an entry cannot be unpacked.
+    Unreadable(String),
+    /// The named entry is larger than [`MAX_ARTIFACT_BYTES`].
+    TooLarge(String),
+}
+
+/// Reads each of `wanted` from an artifact zip, bounded by [`MAX_ARTIFACT_BYTES`].
+/// A file is looked up at the root first, then by its name in any folder
+/// (upload-artifact keeps paths below the common ancestor of what was uploaded);
+/// `None` where it is absent.
+pub fn read_zip_files(bytes: &[u8], wanted: &[&str]) -> Result<Vec<Option<Vec<u8>>>, ZipReadError> {
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|e| ArtifactError::NotAZip(e.to_string()))?;
+        .map_err(|e| ZipReadError::Unreadable(e.to_string()))?;
     let names: Vec<String> = archive.file_names().map(str::to_string).collect();
-    let find = |wanted: &str| -> Option<String> {
-        names
+    let mut out = Vec::with_capacity(wanted.len());
+    for wanted in wanted {
+        let found = names
             .iter()
-            .find(|n| n.as_str() == wanted)
-            .or_else(|| names.iter().find(|n| n.rsplit('/').next() == Some(wanted)))
-            .cloned()
-    };
-    let mut read = |name: Option<String>| -> Result<Option<Vec<u8>>, ArtifactError> {
-        let Some(name) = name else {
-            return Ok(None);
+            .find(|n| n.as_str() == *wanted)
+            .or_else(|| names.iter().find(|n| n.rsplit('/').next() == Some(*wanted)));
+        let Some(name) = found else {
+            out.push(None);
+            continue;
         };
         let file = archive
-            .by_name(&name)
-            .map_err(|e| ArtifactError::NotAZip(e.to_string()))?;
-        let mut out = Vec::new();
+            .by_name(name)
+            .map_err(|e| ZipReadError::Unreadable(e.to_string()))?;
+        let mut content = Vec::new();
         // The declared size can lie: read at most one byte past the limit.
         file.take(MAX_ARTIFACT_BYTES as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| ArtifactError::NotAZip(e.to_string()))?;
-        if out.len() > MAX_ARTIFACT_BYTES {
-            return Err(ArtifactError::TooLarge(name));
+            .read_to_end(&mut content)
+            .map_err(|e| ZipReadError::Unreadable(e.to_string()))?;
+        if content.len() > MAX_ARTIFACT_BYTES {
+            return Err(ZipReadError::TooLarge(name.clone()));
         }
-        Ok(Some(out))
-    };
-    let plan_json = read(find(files::PLAN_JSON))?;
-    let infracost_json = read(find(files::INFRACOST_DIFF_JSON))?;
+        out.push(Some(content));
+    }
+    Ok(out)
+}
+
+/// Unpacks `plan.json` and `infracost-diff.json` from an artifact zip.
+pub fn unzip(bytes: &[u8]) -> Result<ArtifactFiles, ArtifactError> {
+    let mut found = read_zip_files(bytes, &[files::PLAN_JSON, files::INFRACOST_DIFF_JSON])
+        .map_err(|e| match e {
+            ZipReadError::Unreadable(m) => ArtifactError::NotAZip(m),
+            ZipReadError::TooLarge(name) => ArtifactError::TooLarge(name),
+        })?
+        .into_iter();
     Ok(ArtifactFiles {
-        plan_json,
-        infracost_json,
+        plan_json: found.next().flatten(),
+        infracost_json: found.next().flatten(),
     })
 }
 
@@ -222,12 +240,33 @@ enum Fetch {
     Artifact(ArtifactError),
 }
 
-async fn download(github: &dyn GitHub, repo: &Repo, run_id: u64) -> Result<ArtifactFiles, Fetch> {
-    let name = contract::PLAN.artifact.name;
+/// Why an artifact's zip could not be downloaded.
+#[derive(Debug)]
+pub enum DownloadError {
+    /// GitHub failed in a way that may pass (5xx, rate limit, connection): try later.
+    Transient(GitHubError),
+    /// The run uploaded no artifact of that name.
+    Missing,
+    /// The artifact expired or was deleted.
+    Expired,
+    /// The artifact is larger than [`MAX_ARTIFACT_BYTES`].
+    TooLarge,
+    /// The download failed for good.
+    Failed(String),
+}
+
+/// Downloads the zip of run `run_id`'s artifact called `name` (the newest, when a
+/// re-run uploaded it again), refusing expired and oversized ones before fetching.
+pub async fn download_artifact_zip(
+    github: &dyn GitHub,
+    repo: &Repo,
+    run_id: u64,
+    name: &str,
+) -> Result<Vec<u8>, DownloadError> {
     let artifacts = match github.list_run_artifacts(repo, run_id).await {
         Ok(a) => a,
-        Err(e) if is_transient(&e) => return Err(Fetch::GitHub(e)),
-        Err(_) => return Err(Fetch::Artifact(ArtifactError::Missing(name))),
+        Err(e) if is_transient(&e) => return Err(DownloadError::Transient(e)),
+        Err(_) => return Err(DownloadError::Missing),
     };
     // A re-run uploads again under the same name: the newest wins.
     let Some(artifact) = artifacts
@@ -235,20 +274,33 @@ async fn download(github: &dyn GitHub, repo: &Repo, run_id: u64) -> Result<Artif
         .filter(|a| a.name == name)
         .max_by_key(|a| (a.created_at, a.id))
     else {
-        return Err(Fetch::Artifact(ArtifactError::Missing(name)));
+        return Err(DownloadError::Missing);
     };
     if artifact.expired {
-        return Err(Fetch::Artifact(ArtifactError::Expired));
+        return Err(DownloadError::Expired);
     }
     if artifact.size_in_bytes > MAX_ARTIFACT_BYTES as u64 {
-        return Err(Fetch::Artifact(ArtifactError::TooLarge(name.to_string())));
+        return Err(DownloadError::TooLarge);
     }
-    let bytes = match github.download_artifact(repo, artifact.id).await {
-        Ok(b) => b,
-        Err(e) if is_transient(&e) => return Err(Fetch::GitHub(e)),
-        Err(e) if e.is_not_found() => return Err(Fetch::Artifact(ArtifactError::Expired)),
-        Err(e) => return Err(Fetch::Artifact(ArtifactError::NotAZip(e.to_string()))),
-    };
+    match github.download_artifact(repo, artifact.id).await {
+        Ok(b) => Ok(b),
+        Err(e) if is_transient(&e) => Err(DownloadError::Transient(e)),
+        Err(e) if e.is_not_found() => Err(DownloadError::Expired),
+        Err(e) => Err(DownloadError::Failed(e.to_string())),
+    }
+}
+
+async fn download(github: &dyn GitHub, repo: &Repo, run_id: u64) -> Result<ArtifactFiles, Fetch> {
+    let name = contract::PLAN.artifact.name;
+    let bytes = download_artifact_zip(github, repo, run_id, name)
+        .await
+        .map_err(|e| match e {
+            DownloadError::Transient(e) => Fetch::GitHub(e),
+            DownloadError::Missing => Fetch::Artifact(ArtifactError::Missing(name)),
+            DownloadError::Expired => Fetch::Artifact(ArtifactError::Expired),
+            DownloadError::TooLarge => Fetch::Artifact(ArtifactError::TooLarge(name.to_string())),
+            DownloadError::Failed(m) => Fetch::Artifact(ArtifactError::NotAZip(m)),
+        })?;
     unzip(&bytes).map_err(Fetch::Artifact)
 }
 

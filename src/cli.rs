@@ -43,6 +43,71 @@ pub enum Command {
     Forms(FormsArgs),
     /// Create the GitHub App through GitHub's manifest flow and write its credentials and an env file for `serve`.
     Setup(SetupArgs),
+    /// Re-read one request's PR, reviews and runs from GitHub and repair its facts (as `/tfpilot sync` does).
+    #[command(after_help = SERVE_ENV_HELP)]
+    Sync(SyncArgs),
+    /// Run one reconciler pass now: stuck runs, lagging comments, stale environment locks.
+    #[command(after_help = SERVE_ENV_HELP)]
+    Reconcile(ReconcileArgs),
+    /// List the live requests in the store with their status, or print one request's facts.
+    Requests(RequestsArgs),
+}
+
+/// How to reach GitHub as the App and the store (shared by `serve`, `sync`, `reconcile`).
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The GitHub App's id (required; `tfpilot setup` writes it to tfpilot.env).
+    #[arg(long, env = "TFPILOT_APP_ID")]
+    pub app_id: Option<u64>,
+    /// Path to the GitHub App's private key (PEM); this or --private-key is required.
+    #[arg(long, env = "TFPILOT_PRIVATE_KEY_PATH")]
+    pub private_key_path: Option<PathBuf>,
+    /// The GitHub App's private key itself (PEM), instead of a path.
+    #[arg(
+        long,
+        env = "TFPILOT_PRIVATE_KEY",
+        hide_env_values = true,
+        conflicts_with = "private_key_path"
+    )]
+    pub private_key: Option<String>,
+    /// Where facts are kept: `file://<dir>`, `s3://<bucket>/<prefix>` or `memory://`.
+    #[arg(long, env = "TFPILOT_STORE", default_value = "file://./tfpilot-data")]
+    pub store: String,
+    /// GitHub's REST API base URL (GitHub Enterprise Server: `https://HOST/api/v3`).
+    #[arg(
+        long,
+        env = "TFPILOT_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
+}
+
+/// `tfpilot sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The request id (`req_<env>_<module>_<suffix>`), as shown in the sticky comment.
+    pub request_id: String,
+    /// GitHub and the store.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `tfpilot reconcile`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// GitHub and the store.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `tfpilot requests`.
+#[derive(Debug, Args)]
+pub struct RequestsArgs {
+    /// Print this request's facts (JSON) instead of the list.
+    pub request_id: Option<String>,
+    /// Where facts are kept: `file://<dir>`, `s3://<bucket>/<prefix>` or `memory://`.
+    #[arg(long, env = "TFPILOT_STORE", default_value = "file://./tfpilot-data")]
+    pub store: String,
 }
 
 /// `tfpilot setup`.
@@ -145,30 +210,9 @@ pub struct ServeArgs {
     /// The webhook secret set on the GitHub App (required).
     #[arg(long, env = "TFPILOT_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
-    /// The GitHub App's id (required; `tfpilot setup` writes it to tfpilot.env).
-    #[arg(long, env = "TFPILOT_APP_ID")]
-    pub app_id: Option<u64>,
-    /// Path to the GitHub App's private key (PEM); this or --private-key is required.
-    #[arg(long, env = "TFPILOT_PRIVATE_KEY_PATH")]
-    pub private_key_path: Option<PathBuf>,
-    /// The GitHub App's private key itself (PEM), instead of a path.
-    #[arg(
-        long,
-        env = "TFPILOT_PRIVATE_KEY",
-        hide_env_values = true,
-        conflicts_with = "private_key_path"
-    )]
-    pub private_key: Option<String>,
-    /// Where facts are kept: `file://<dir>`, `s3://<bucket>/<prefix>` or `memory://`.
-    #[arg(long, env = "TFPILOT_STORE", default_value = "file://./tfpilot-data")]
-    pub store: String,
-    /// GitHub's REST API base URL (GitHub Enterprise Server: `https://HOST/api/v3`).
-    #[arg(
-        long,
-        env = "TFPILOT_GITHUB_API_URL",
-        default_value = "https://api.github.com"
-    )]
-    pub github_api_url: String,
+    /// GitHub and the store.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// Format of the log lines on stderr (which lines: TFPILOT_LOG).
     #[arg(long, env = "TFPILOT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -211,6 +255,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init(args) => init(args),
         Command::Forms(args) => forms(args),
         Command::Setup(args) => crate::setup::run(args).await,
+        Command::Sync(args) => crate::serve::sync_one(args).await,
+        Command::Reconcile(args) => crate::serve::reconcile_once(args).await,
+        Command::Requests(args) => crate::serve::requests(args).await,
     }
 }
 

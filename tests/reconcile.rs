@@ -5,10 +5,15 @@ use chrono::Duration;
 
 use tfpilot::config::forms::submitted_body;
 use tfpilot::config::repo::RepoConfig;
+use tfpilot::core::contract::inputs;
+use tfpilot::core::ids::RequestId;
+use tfpilot::core::request::{Request, WorkflowKind};
 use tfpilot::core::status::{Status, derive_status};
+use tfpilot::github::Repo;
 use tfpilot::harness::{EXAMPLE_CONFIG, Harness, HarnessOptions, INFRA_REPO};
+use tfpilot::service::lifecycle::{Started, start_or_queue};
 use tfpilot::service::reconcile::pass;
-use tfpilot::sim::DeliveryFaults;
+use tfpilot::sim::{CallFault, DeliveryFaults, FaultResponse};
 use tfpilot::store::Thread;
 
 #[tokio::test]
@@ -81,4 +86,146 @@ async fn a_plan_whose_deliveries_were_lost_is_recovered_and_shown() {
         "{report:?}"
     );
     assert_eq!(h.sim.write_calls().len(), writes_before);
+}
+
+/// Two merged requests in `dev`, stored as tfpilot would have them, in a harness
+/// whose clock starts at the simulator's (wall-clock) time.
+async fn two_merged_requests() -> (Harness, Repo, Request, Request) {
+    let h = Harness::start(HarnessOptions {
+        now: chrono::Utc::now(),
+        ..HarnessOptions::default()
+    })
+    .await
+    .unwrap();
+    let head = h
+        .sim
+        .branches(INFRA_REPO)
+        .get("main")
+        .cloned()
+        .expect("main");
+    let mut docs = Vec::new();
+    for id in ["req_dev_bucket_aaaaaa", "req_dev_bucket_bbbbbb"] {
+        let mut r = Request::new(&RequestId::parse(id).unwrap());
+        r.environment = Some("dev".into());
+        r.module = Some("s3-bucket".into());
+        r.installation_id = Some(h.sim.installation_id());
+        r.target_owner = Some("acme".into());
+        r.target_repo = Some("infra".into());
+        r.target_base = Some("main".into());
+        r.merged_sha = Some(head.clone());
+        h.state.service.requests.create(&r).await.unwrap();
+        docs.push(r);
+    }
+    let repo = Repo::new(h.sim.installation_id(), "acme", "infra");
+    let b = docs.pop().unwrap();
+    let a = docs.pop().unwrap();
+    (h, repo, a, b)
+}
+
+fn applies_of(h: &Harness, id: &str) -> usize {
+    h.sim
+        .dispatches()
+        .iter()
+        .filter(|d| {
+            d.workflow == "tfpilot-apply.yml"
+                && d.inputs.get(inputs::REQUEST_ID).map(String::as_str) == Some(id)
+        })
+        .count()
+}
+
+async fn holder(h: &Harness) -> Option<String> {
+    h.state
+        .service
+        .locks
+        .get(("acme", "infra", "dev"))
+        .await
+        .unwrap()
+        .and_then(|d| d.holder)
+        .map(|holder| holder.request_id)
+}
+
+#[tokio::test]
+async fn a_lock_whose_run_ended_unseen_is_released_and_handed_on() {
+    let (h, repo, a, b) = two_merged_requests().await;
+    let svc = &h.state.service;
+    let started = start_or_queue(svc, &repo, &a, WorkflowKind::Apply, "t/a")
+        .await
+        .unwrap();
+    assert!(matches!(started, Started::Dispatched { .. }), "{started:?}");
+    let queued = start_or_queue(svc, &repo, &b, WorkflowKind::Apply, "t/b")
+        .await
+        .unwrap();
+    assert!(
+        matches!(queued, Started::Queued { position: 1, .. }),
+        "{queued:?}"
+    );
+
+    // A's apply finishes, and every webhook about it is lost.
+    h.sim.set_delivery_faults(DeliveryFaults {
+        drop_rate: 1.0,
+        ..DeliveryFaults::default()
+    });
+    h.run_workflows().await.unwrap();
+    assert_eq!(holder(&h).await.as_deref(), Some(a.id.as_str()), "stuck");
+
+    let report = pass(svc).await.unwrap();
+    assert_eq!(report.released, ["acme/infra/dev"], "{report:?}");
+    assert_eq!(holder(&h).await.as_deref(), Some(b.id.as_str()));
+    assert_eq!(applies_of(&h, &b.id), 1, "the next in line was started");
+    let a_now = svc.requests.get(&a.id).await.unwrap().unwrap();
+    assert!(
+        a_now
+            .run(WorkflowKind::Apply)
+            .is_some_and(|r| r.succeeded()),
+        "A's facts learned its apply succeeded"
+    );
+
+    // Nothing left to repair: B's run is still going.
+    let again = pass(svc).await.unwrap();
+    assert!(
+        again.released.is_empty() && again.redispatched.is_empty(),
+        "{again:?}"
+    );
+    assert_eq!(applies_of(&h, &a.id), 1);
+    assert_eq!(applies_of(&h, &b.id), 1);
+}
+
+#[tokio::test]
+async fn a_holder_whose_dispatch_failed_is_dispatched_again_once() {
+    let (h, repo, a, b) = two_merged_requests().await;
+    let svc = &h.state.service;
+    start_or_queue(svc, &repo, &a, WorkflowKind::Apply, "t/a")
+        .await
+        .unwrap();
+    start_or_queue(svc, &repo, &b, WorkflowKind::Apply, "t/b")
+        .await
+        .unwrap();
+    // A's apply concludes and the lock passes to B, but GitHub refuses B's dispatch.
+    h.sim.fail_calls(CallFault::new(
+        "POST",
+        "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
+        50,
+        FaultResponse::Status(503),
+    ));
+    h.run_workflows().await.unwrap();
+    h.sim.clear_call_faults();
+    assert_eq!(holder(&h).await.as_deref(), Some(b.id.as_str()));
+    assert_eq!(applies_of(&h, &b.id), 0, "B's dispatch failed");
+
+    // Within the grace period the reconciler leaves the grant alone.
+    let early = pass(svc).await.unwrap();
+    assert!(early.redispatched.is_empty(), "{early:?}");
+
+    h.clock.advance(Duration::minutes(6));
+    let report = pass(svc).await.unwrap();
+    assert_eq!(report.redispatched, vec![b.id.clone()], "{report:?}");
+    assert_eq!(applies_of(&h, &b.id), 1);
+    let b_now = svc.requests.get(&b.id).await.unwrap().unwrap();
+    assert!(b_now.run(WorkflowKind::Apply).is_some(), "B tracks its run");
+
+    // Another replica's pass, or the next one: no second run.
+    h.clock.advance(Duration::minutes(6));
+    let again = pass(svc).await.unwrap();
+    assert!(again.redispatched.is_empty(), "{again:?}");
+    assert_eq!(applies_of(&h, &b.id), 1);
 }

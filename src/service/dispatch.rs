@@ -6,7 +6,7 @@ use rand::Rng;
 use crate::core::contract::{self, inputs};
 use crate::core::patch::record_dispatch;
 use crate::core::request::{Request, WorkflowKind};
-use crate::github::{Repo, WorkflowInputs};
+use crate::github::{Repo, RunFilter, WorkflowInputs, WorkflowRun};
 
 use super::{Service, ServiceError};
 
@@ -44,14 +44,44 @@ pub fn new_nonce() -> String {
         .collect()
 }
 
+/// How long a claimed dispatch may be in flight before another attempt looks on
+/// GitHub for its run (and dispatches again when there is none).
+pub const DISPATCH_CONFIRM_SECS: i64 = 60;
+
+/// The nonce of a keyed dispatch: derived from the once-key, so every attempt of the
+/// same dispatch names its run the same way and a later attempt can find it.
+pub fn nonce_for(once_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    Sha256::digest(once_key.as_bytes())
+        .iter()
+        .take(12)
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// What a repeated keyed dispatch found.
+enum Claim {
+    /// The facts already track the run of this dispatch.
+    Recorded,
+    /// Its run exists on GitHub but the facts lost it: record it.
+    Found(Box<WorkflowRun>),
+    /// Nothing ran: the earlier attempt failed after claiming. Dispatch again.
+    Lost,
+}
+
 /// Dispatches `kind` for `request` on `git_ref`, with `extra` inputs beyond the
 /// common ones (request id, environment, nonce).
 ///
-/// `once_key`, when given, makes the dispatch happen at most once for that key
-/// across retries, redeliveries and replicas (a create-if-absent marker written
-/// before the dispatch). The marker is written first on purpose: a crash after it
-/// loses the dispatch (the reconciler and `/tfpilot sync` show the request stuck
-/// and a person re-issues the command) rather than ever running a workflow twice.
+/// `once_key`, when given, makes the dispatch take effect once for that key across
+/// retries, redeliveries and replicas. A create-if-absent marker claims the key
+/// before the dispatch, and the run's nonce is derived from the key. An attempt that
+/// finds the key claimed looks at what happened: the facts tracking that nonce, or a
+/// run named with it on GitHub, mean it is done; a claim older than
+/// [`DISPATCH_CONFIRM_SECS`] with no run means the first attempt failed after
+/// claiming, and it dispatches again (same nonce). A younger claim with no trace is
+/// still in flight elsewhere: the attempt fails with [`ServiceError::DispatchInFlight`]
+/// so the delivery is answered 500 and retried, never recorded as done.
 pub async fn dispatch(
     svc: &Service,
     repo: &Repo,
@@ -63,19 +93,23 @@ pub async fn dispatch(
 ) -> Result<Dispatched, ServiceError> {
     let workflow = contract::workflow_by_kind(kind.as_str())
         .ok_or(ServiceError::Incomplete("a workflow for this kind"))?;
-    if let Some(key) = once_key
-        && !svc
-            .markers
-            .first_time(&format!("dispatch/{key}"), svc.now())
-            .await?
-    {
-        return Ok(Dispatched::AlreadyDone);
+    let nonce = once_key.map_or_else(new_nonce, nonce_for);
+    if let Some(key) = once_key {
+        let marker = format!("dispatch/{key}");
+        if !svc.markers.first_time(&marker, svc.now()).await? {
+            match claimed(svc, repo, request, kind, &marker, &nonce).await? {
+                Claim::Recorded => return Ok(Dispatched::AlreadyDone),
+                Claim::Found(run) => return record(svc, request, kind, &nonce, Some(run.id)).await,
+                Claim::Lost => {
+                    tracing::warn!(request_id = %request.id, kind = kind.as_str(), once_key = key, "claimed dispatch never ran: dispatching again");
+                }
+            }
+        }
     }
     let environment = request
         .environment
         .clone()
         .ok_or(ServiceError::Incomplete("the request's environment"))?;
-    let nonce = new_nonce();
     let mut dispatch_inputs = WorkflowInputs::new();
     dispatch_inputs.insert(inputs::REQUEST_ID.to_string(), request.id.clone());
     dispatch_inputs.insert(inputs::ENVIRONMENT.to_string(), environment);
@@ -87,17 +121,6 @@ pub async fn dispatch(
         .github
         .dispatch_workflow(repo, workflow.file, git_ref, &dispatch_inputs)
         .await?;
-    let now = svc.now();
-    let updated = svc
-        .requests
-        .update(&request.id, |current| {
-            record_dispatch(current, kind, &nonce, now, outcome.run_id)
-        })
-        .await?;
-    if let Some(run_id) = outcome.run_id {
-        svc.index_run(kind.as_str(), run_id, &request.id).await?;
-    }
-    super::effects::request_saved(svc, &updated.request).await;
     tracing::info!(
         event = "request.dispatch",
         request_id = %request.id,
@@ -106,9 +129,82 @@ pub async fn dispatch(
         run_id = outcome.run_id,
         "workflow dispatched"
     );
+    record(svc, request, kind, &nonce, outcome.run_id).await
+}
+
+/// Records a dispatch (made now or found on GitHub) in the facts and the run index.
+async fn record(
+    svc: &Service,
+    request: &Request,
+    kind: WorkflowKind,
+    nonce: &str,
+    run_id: Option<u64>,
+) -> Result<Dispatched, ServiceError> {
+    let now = svc.now();
+    let updated = svc
+        .requests
+        .update(&request.id, |current| {
+            record_dispatch(current, kind, nonce, now, run_id)
+        })
+        .await?;
+    if let Some(run_id) = run_id {
+        svc.index_run(kind.as_str(), run_id, &request.id).await?;
+    }
+    super::effects::request_saved(svc, &updated.request).await;
     Ok(Dispatched::Started {
-        nonce,
-        run_id: outcome.run_id,
+        nonce: nonce.to_string(),
+        run_id,
         request: Box::new(updated.request),
     })
+}
+
+/// What became of a dispatch whose once-key was claimed before.
+async fn claimed(
+    svc: &Service,
+    repo: &Repo,
+    request: &Request,
+    kind: WorkflowKind,
+    marker: &str,
+    nonce: &str,
+) -> Result<Claim, ServiceError> {
+    let current = svc.requests.get(&request.id).await?;
+    let tracks = |r: &Request| r.run(kind).and_then(|run| run.nonce.as_deref()) == Some(nonce);
+    if current.as_ref().is_none_or(tracks) {
+        return Ok(Claim::Recorded);
+    }
+    let Some(claimed_at) = svc.markers.set_at(marker).await? else {
+        // The claim vanished (cleaned up): nothing to repair.
+        return Ok(Claim::Recorded);
+    };
+    // A later dispatch of the same kind superseded this one: leave it be.
+    let superseded = current
+        .as_ref()
+        .and_then(|r| r.run(kind))
+        .and_then(|run| run.triggered_at)
+        .is_some_and(|t| t >= claimed_at);
+    if superseded {
+        return Ok(Claim::Recorded);
+    }
+    let workflow = contract::workflow_by_kind(kind.as_str())
+        .ok_or(ServiceError::Incomplete("a workflow for this kind"))?;
+    let filter = RunFilter {
+        workflow: Some(workflow.file.to_string()),
+        event: Some("workflow_dispatch".into()),
+        per_page: Some(100),
+        ..RunFilter::default()
+    };
+    let runs = svc.github.list_workflow_runs(repo, &filter).await?;
+    if let Some(run) = runs
+        .into_iter()
+        .find(|r| r.display_title.split_whitespace().any(|t| t == nonce))
+    {
+        return Ok(Claim::Found(Box::new(run)));
+    }
+    if svc.now() - claimed_at < chrono::Duration::seconds(DISPATCH_CONFIRM_SECS) {
+        return Err(ServiceError::DispatchInFlight {
+            request_id: request.id.clone(),
+            kind: kind.as_str(),
+        });
+    }
+    Ok(Claim::Lost)
 }

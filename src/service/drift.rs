@@ -162,13 +162,17 @@ async fn tick_one(svc: &Service, id: &str, report: &mut TickReport) -> Result<()
         &[],
         Some(&key),
     )
-    .await?
+    .await
     {
-        Dispatched::Started { run_id, .. } => {
+        Ok(Dispatched::Started { run_id, .. }) => {
             report.dispatched += 1;
             tracing::info!(event = "drift.dispatch", request_id = id, run_id, once_key = %key, "drift plan dispatched");
         }
-        Dispatched::AlreadyDone => report.already_dispatched += 1,
+        // Another replica's tick is dispatching it right now.
+        Ok(Dispatched::AlreadyDone) | Err(ServiceError::DispatchInFlight { .. }) => {
+            report.already_dispatched += 1;
+        }
+        Err(e) => return Err(e),
     }
     Ok(())
 }

@@ -87,6 +87,15 @@ pub enum ServiceError {
     /// The payload lacks something this handler needs.
     #[error("delivery lacks {0}")]
     Incomplete(&'static str),
+    /// Another attempt claimed this dispatch moments ago and its run is not visible
+    /// yet; answering 500 lets the delivery be retried once that settles.
+    #[error("the {kind} dispatch of {request_id} is in flight elsewhere")]
+    DispatchInFlight {
+        /// The request.
+        request_id: String,
+        /// The workflow kind.
+        kind: &'static str,
+    },
 }
 
 /// Process-wide settings of the handlers.

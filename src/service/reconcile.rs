@@ -6,15 +6,27 @@
 //! use: runs that have looked queued or in progress for too long are re-read from
 //! the API and patched with the core patch functions (`sync`), and a sticky
 //! comment whose render lags behind the facts' `version` is rendered again
-//! (`effects`). Both are idempotent and conditional, so any number of replicas
-//! may reconcile at once.
+//! (`effects`). It also repairs environment locks: a holder whose run is over or
+//! gone is released and the next in line started, and a holder that never got its
+//! run (its dispatch failed after the lock was granted) is found on GitHub or
+//! dispatched again under the grant's once-key. Everything is idempotent and
+//! conditional, so any number of replicas may reconcile at once; one request's or
+//! lock's failure is logged and the pass goes on with the rest.
 
 use chrono::Duration;
 
+use crate::core::contract::{self, parse_run_name};
+use crate::core::patch::patch_workflow_run;
 use crate::core::request::{Request, WorkflowKind};
+use crate::github::{Repo, RunFilter, WorkflowRun};
+use crate::store::{LockHolder, Release};
 
 use super::dispatch::repo_of_request;
+use super::lifecycle::{dispatch_holder, holder_gone};
 use super::{Service, ServiceError, effects, sync};
+
+/// A lock holder without a run this long is taken to have lost its dispatch.
+pub const UNDISPATCHED_AFTER_MINUTES: i64 = 5;
 
 /// A run that has looked active this long without news is re-read from GitHub.
 pub const STUCK_AFTER_MINUTES: i64 = 10;
@@ -26,6 +38,23 @@ pub struct ReconcileReport {
     pub synced: Vec<String>,
     /// Requests whose sticky comment and checks were rendered again.
     pub rerendered: Vec<String>,
+    /// Environments (`owner/repo/env`) whose holder was over or gone and was released.
+    pub released: Vec<String>,
+    /// Lock holders whose lost dispatch was found on GitHub or made again.
+    pub redispatched: Vec<String>,
+    /// Requests or environments a pass could not repair this time (logged).
+    pub failed: Vec<String>,
+}
+
+impl ReconcileReport {
+    /// True when the pass repaired nothing (and nothing failed).
+    pub fn is_quiet(&self) -> bool {
+        self.synced.is_empty()
+            && self.rerendered.is_empty()
+            && self.released.is_empty()
+            && self.redispatched.is_empty()
+            && self.failed.is_empty()
+    }
 }
 
 /// True when a run of `request` has been queued or in progress for too long.
@@ -50,28 +79,190 @@ pub fn render_lags(request: &Request) -> bool {
     }
 }
 
-/// One pass over every live request.
+/// One pass over every live request and every environment lock.
 pub async fn pass(svc: &Service) -> Result<ReconcileReport, ServiceError> {
     let mut report = ReconcileReport::default();
     for id in svc.requests.list_ids().await? {
-        let Some(request) = svc.requests.get(&id).await? else {
-            continue;
-        };
-        let Some(repo) = repo_of_request(&request) else {
-            continue;
-        };
-        if has_stuck_run(&request, svc.now()) {
-            let synced = Box::pin(sync::sync_request(svc, &repo, &id)).await?;
-            tracing::info!(event = "reconcile.sync", request_id = %id, changes = synced.changes.len(), "stuck run re-read from GitHub");
-            report.synced.push(id.clone());
+        if let Err(e) = Box::pin(request(svc, &id, &mut report)).await {
+            tracing::warn!(event = "reconcile.request_failed", request_id = %id, error = %e, "request not repaired this pass");
+            report.failed.push(id);
         }
-        let Some(fresh) = svc.requests.get(&id).await? else {
-            continue;
-        };
-        if render_lags(&fresh) {
-            Box::pin(effects::sync_effects(svc, &id)).await?;
-            report.rerendered.push(id.clone());
+    }
+    for (owner, name, env) in svc.locks.list().await? {
+        if let Err(e) = Box::pin(lock(svc, (&owner, &name, &env), &mut report)).await {
+            let env = format!("{owner}/{name}/{env}");
+            tracing::warn!(event = "reconcile.lock_failed", environment = %env, error = %e, "lock not repaired this pass");
+            report.failed.push(env);
         }
     }
     Ok(report)
+}
+
+/// Repairs one request: stuck runs re-read, a lagging render redone.
+async fn request(
+    svc: &Service,
+    id: &str,
+    report: &mut ReconcileReport,
+) -> Result<(), ServiceError> {
+    let Some(request) = svc.requests.get(id).await? else {
+        return Ok(());
+    };
+    let Some(repo) = repo_of_request(&request) else {
+        return Ok(());
+    };
+    if has_stuck_run(&request, svc.now()) {
+        let synced = Box::pin(sync::sync_request(svc, &repo, id)).await?;
+        tracing::info!(event = "reconcile.sync", request_id = %id, changes = synced.changes.len(), "stuck run re-read from GitHub");
+        report.synced.push(id.to_string());
+    }
+    let Some(fresh) = svc.requests.get(id).await? else {
+        return Ok(());
+    };
+    if render_lags(&fresh) {
+        Box::pin(effects::sync_effects(svc, id)).await?;
+        report.rerendered.push(id.to_string());
+    }
+    Ok(())
+}
+
+/// Repairs one environment lock.
+async fn lock(
+    svc: &Service,
+    env: crate::store::EnvRef<'_>,
+    report: &mut ReconcileReport,
+) -> Result<(), ServiceError> {
+    let Some(doc) = svc.locks.get(env).await? else {
+        return Ok(());
+    };
+    let Some(holder) = doc.holder else {
+        return Ok(());
+    };
+    let name = format!("{}/{}/{}", env.0, env.1, env.2);
+    let holding = svc.requests.get(&holder.request_id).await?;
+    let Some(request) = holding else {
+        // Archived or deleted while holding: hand the lock on.
+        release(svc, env, &holder, None, report, &name).await?;
+        return Ok(());
+    };
+    let Some(repo) = repo_of_request(&request) else {
+        return Ok(());
+    };
+    let Some(kind) = WorkflowKind::parse(&holder.kind) else {
+        release(svc, env, &holder, Some(&repo), report, &name).await?;
+        return Ok(());
+    };
+    if never_dispatched(&request, kind, &holder)
+        && svc.now() - holder.since > Duration::minutes(UNDISPATCHED_AFTER_MINUTES)
+    {
+        // The grant's dispatch was lost. A run naming the request since the grant
+        // means it ran and the facts missed it; otherwise dispatch it again (the
+        // grant's once-key keeps replicas from doubling it).
+        match run_since(svc, &repo, kind, &request.id, &holder).await? {
+            Some(run) => {
+                let update = sync::run_update_from_api(&run);
+                let saved = svc
+                    .requests
+                    .update(&request.id, |r| patch_workflow_run(r, kind, &update))
+                    .await?;
+                svc.index_run(kind.as_str(), run.id, &request.id).await?;
+                svc.locks.attach_run(env, &request.id, run.id).await?;
+                if saved.saved {
+                    Box::pin(effects::request_saved(svc, &saved.request)).await;
+                }
+                tracing::warn!(event = "reconcile.lock_run_found", environment = %name, request_id = %request.id, run_id = run.id, "lock holder's run found on GitHub");
+            }
+            None => {
+                Box::pin(dispatch_holder(svc, &repo, env, &holder)).await?;
+                tracing::warn!(event = "reconcile.lock_redispatched", environment = %name, request_id = %request.id, "lock holder's lost dispatch made again");
+            }
+        }
+        report.redispatched.push(request.id.clone());
+        return Ok(());
+    }
+    if !never_dispatched(&request, kind, &holder) && holder_gone(svc, &repo, &holder).await? {
+        // The run is over: re-read it, so the lifecycle finishes it as the lost
+        // webhook would have (releases and hands on, after a destroy archives); then
+        // release whatever that left held (a run that vanished from GitHub).
+        Box::pin(sync::sync_request(svc, &repo, &request.id)).await?;
+        let still = svc
+            .locks
+            .get(env)
+            .await?
+            .and_then(|d| d.holder)
+            .is_some_and(|h| h == holder);
+        if still {
+            release(svc, env, &holder, Some(&repo), report, &name).await?;
+        } else {
+            report.released.push(name);
+        }
+    }
+    Ok(())
+}
+
+/// True when neither the lock nor the facts know a run of this grant.
+fn never_dispatched(request: &Request, kind: WorkflowKind, holder: &LockHolder) -> bool {
+    holder.run_id.is_none()
+        && request
+            .run(kind)
+            .and_then(|r| r.triggered_at)
+            .is_none_or(|t| t < holder.since)
+}
+
+/// A run of `kind` named for `request_id` and created since the holder's grant.
+async fn run_since(
+    svc: &Service,
+    repo: &Repo,
+    kind: WorkflowKind,
+    request_id: &str,
+    holder: &LockHolder,
+) -> Result<Option<WorkflowRun>, ServiceError> {
+    let Some(workflow) = contract::workflow_by_kind(kind.as_str()) else {
+        return Ok(None);
+    };
+    let filter = RunFilter {
+        workflow: Some(workflow.file.to_string()),
+        event: Some("workflow_dispatch".into()),
+        per_page: Some(100),
+        ..RunFilter::default()
+    };
+    let runs = svc.github.list_workflow_runs(repo, &filter).await?;
+    Ok(runs.into_iter().find(|r| {
+        r.created_at >= holder.since
+            && parse_run_name(&r.display_title).is_some_and(|n| n.request_id == request_id)
+    }))
+}
+
+/// Releases `holder` and starts the next in line.
+async fn release(
+    svc: &Service,
+    env: crate::store::EnvRef<'_>,
+    holder: &LockHolder,
+    repo: Option<&Repo>,
+    report: &mut ReconcileReport,
+    name: &str,
+) -> Result<(), ServiceError> {
+    let Release::Released { next } = svc
+        .locks
+        .release(env, &holder.request_id, svc.now())
+        .await?
+    else {
+        return Ok(());
+    };
+    tracing::warn!(event = "reconcile.lock_released", environment = %name, request_id = %holder.request_id, "lock holder's run is over or gone: released");
+    report.released.push(name.to_string());
+    if let Some(next) = next {
+        let repo = match repo {
+            Some(r) => Some(r.clone()),
+            None => svc
+                .requests
+                .get(&next.request_id)
+                .await?
+                .as_ref()
+                .and_then(repo_of_request),
+        };
+        if let Some(repo) = repo {
+            Box::pin(dispatch_holder(svc, &repo, env, &next)).await?;
+        }
+    }
+    Ok(())
 }

@@ -319,6 +319,23 @@ impl EnvLocks {
             .await
     }
 
+    /// Every environment that has a lock document, as `(owner, repo, env)`, ascending.
+    pub async fn list(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let keys = super::list_all(&*self.store, "locks/").await?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| {
+                let rest = k.strip_prefix("locks/")?.strip_suffix(".json")?;
+                let mut parts = rest.split('/');
+                let (owner, repo, env) = (parts.next()?, parts.next()?, parts.next()?);
+                if parts.next().is_some() {
+                    return None;
+                }
+                Some((owner.to_owned(), repo.to_owned(), env.to_owned()))
+            })
+            .collect())
+    }
+
     async fn modify<R, F>(&self, env: EnvRef<'_>, f: F) -> Result<R, StoreError>
     where
         F: FnMut(Option<&LockDoc>) -> Result<Change<LockDoc, R>, StoreError>,
@@ -496,5 +513,28 @@ mod tests {
         assert_eq!(last, Release::Released { next: None });
         let free = locks.acquire(ENV, "req_c", "destroy", at(7)).await.unwrap();
         assert!(matches!(free, Acquire::Held { newly: true, .. }));
+    }
+
+    #[tokio::test]
+    async fn list_names_every_locked_environment() {
+        let store = Arc::new(MemoryStore::new());
+        let locks = EnvLocks::new(store.clone());
+        assert!(locks.list().await.unwrap().is_empty());
+        locks.acquire(ENV, "req_a", "apply", at(0)).await.unwrap();
+        locks
+            .acquire(("acme", "infra", "dev"), "req_b", "apply", at(0))
+            .await
+            .unwrap();
+        // Not a lock document: ignored.
+        store
+            .create("locks/acme/README", bytes::Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        let envs = locks.list().await.unwrap();
+        let names: Vec<_> = envs
+            .iter()
+            .map(|(o, r, e)| format!("{o}/{r}/{e}"))
+            .collect();
+        assert_eq!(names, ["acme/infra/dev", "acme/infra/prod"]);
     }
 }

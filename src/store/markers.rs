@@ -58,6 +58,14 @@ impl Markers {
         }
     }
 
+    /// When the marker was set (`None`: not set).
+    pub async fn set_at(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let key = key(name)?;
+        Ok(modify::get_json::<Marker>(&*self.store, &key)
+            .await?
+            .map(|(m, _)| m.created_at))
+    }
+
     /// Whether the marker is set.
     pub async fn is_set(&self, name: &str) -> Result<bool, StoreError> {
         let key = key(name)?;

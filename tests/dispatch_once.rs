@@ -50,6 +50,16 @@ async fn start() -> (Harness, Arc<FaultStore>, Request, Repo) {
     (h, faults, request, repo)
 }
 
+/// GitHub answers every dispatch with 502 (more times than the client retries).
+fn refuse_dispatches(h: &Harness) {
+    h.sim.fail_calls(CallFault::new(
+        "POST",
+        DISPATCH_ROUTE,
+        50,
+        FaultResponse::Status(502),
+    ));
+}
+
 fn plan_dispatches(h: &Harness) -> Vec<String> {
     h.sim
         .dispatches()
@@ -75,12 +85,7 @@ async fn plan(h: &Harness, request: &Request, repo: &Repo) -> Result<Dispatched,
 #[tokio::test]
 async fn a_refused_dispatch_is_made_again_once_its_claim_is_old_enough() {
     let (h, _faults, request, repo) = start().await;
-    h.sim.fail_calls(CallFault::new(
-        "POST",
-        DISPATCH_ROUTE,
-        50,
-        FaultResponse::Status(502),
-    ));
+    refuse_dispatches(&h);
     let first = plan(&h, &request, &repo).await;
     assert!(
         matches!(first, Err(ServiceError::GitHub(_))),
@@ -154,12 +159,7 @@ async fn a_dispatch_whose_facts_write_was_lost_is_found_on_github_not_repeated()
 #[tokio::test]
 async fn a_newer_dispatch_is_never_overwritten_by_an_older_claim() {
     let (h, _faults, request, repo) = start().await;
-    h.sim.fail_calls(CallFault::new(
-        "POST",
-        DISPATCH_ROUTE,
-        50,
-        FaultResponse::Status(502),
-    ));
+    refuse_dispatches(&h);
     assert!(plan(&h, &request, &repo).await.is_err());
     h.sim.clear_call_faults();
     // Someone asks for a plan again (a new command): a new key, a new run.

@@ -185,18 +185,10 @@ async fn claimed(
     if superseded {
         return Ok(Claim::Recorded);
     }
-    let workflow = contract::workflow_by_kind(kind.as_str())
-        .ok_or(ServiceError::Incomplete("a workflow for this kind"))?;
-    let filter = RunFilter {
-        workflow: Some(workflow.file.to_string()),
-        event: Some("workflow_dispatch".into()),
-        per_page: Some(100),
-        ..RunFilter::default()
-    };
-    let runs = svc.github.list_workflow_runs(repo, &filter).await?;
-    if let Some(run) = runs
-        .into_iter()
-        .find(|r| r.display_title.split_whitespace().any(|t| t == nonce))
+    if let Some(run) = find_dispatched(svc, repo, kind, |r| {
+        r.display_title.split_whitespace().any(|t| t == nonce)
+    })
+    .await?
     {
         return Ok(Claim::Found(Box::new(run)));
     }
@@ -207,4 +199,25 @@ async fn claimed(
         });
     }
     Ok(Claim::Lost)
+}
+
+/// The newest dispatched run of `kind`'s workflow (among GitHub's latest 100) that
+/// `matches`: how a dispatch whose answer or record was lost is found again.
+pub async fn find_dispatched(
+    svc: &Service,
+    repo: &Repo,
+    kind: WorkflowKind,
+    matches: impl Fn(&WorkflowRun) -> bool,
+) -> Result<Option<WorkflowRun>, ServiceError> {
+    let Some(workflow) = contract::workflow_by_kind(kind.as_str()) else {
+        return Ok(None);
+    };
+    let filter = RunFilter {
+        workflow: Some(workflow.file.to_string()),
+        event: Some("workflow_dispatch".into()),
+        per_page: Some(100),
+        ..RunFilter::default()
+    };
+    let runs = svc.github.list_workflow_runs(repo, &filter).await?;
+    Ok(runs.into_iter().find(|r| matches(r)))
 }

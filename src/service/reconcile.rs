@@ -15,10 +15,10 @@
 
 use chrono::Duration;
 
-use crate::core::contract::{self, parse_run_name};
+use crate::core::contract::parse_run_name;
 use crate::core::patch::patch_workflow_run;
 use crate::core::request::{Request, WorkflowKind};
-use crate::github::{Repo, RunFilter, WorkflowRun};
+use crate::github::{Repo, WorkflowRun};
 use crate::store::{LockHolder, Release};
 
 use super::dispatch::repo_of_request;
@@ -216,20 +216,11 @@ async fn run_since(
     request_id: &str,
     holder: &LockHolder,
 ) -> Result<Option<WorkflowRun>, ServiceError> {
-    let Some(workflow) = contract::workflow_by_kind(kind.as_str()) else {
-        return Ok(None);
-    };
-    let filter = RunFilter {
-        workflow: Some(workflow.file.to_string()),
-        event: Some("workflow_dispatch".into()),
-        per_page: Some(100),
-        ..RunFilter::default()
-    };
-    let runs = svc.github.list_workflow_runs(repo, &filter).await?;
-    Ok(runs.into_iter().find(|r| {
+    super::dispatch::find_dispatched(svc, repo, kind, |r| {
         r.created_at >= holder.since
             && parse_run_name(&r.display_title).is_some_and(|n| n.request_id == request_id)
-    }))
+    })
+    .await
 }
 
 /// Releases `holder` and starts the next in line.

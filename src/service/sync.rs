@@ -4,7 +4,7 @@
 
 use crate::core::patch::{ReviewUpdate, RunUpdate, patch_pr, patch_review, patch_workflow_run};
 use crate::core::request::{ReviewState, RunStatus, WorkflowKind};
-use crate::github::{Repo, RunFilter, WorkflowRun};
+use crate::github::{Repo, WorkflowRun};
 
 use super::pull_request::approval_rule;
 use super::{Service, ServiceError, lifecycle};
@@ -150,17 +150,8 @@ async fn find_by_nonce(
     kind: WorkflowKind,
     nonce: &str,
 ) -> Result<Option<WorkflowRun>, ServiceError> {
-    let Some(workflow) = crate::core::contract::workflow_by_kind(kind.as_str()) else {
-        return Ok(None);
-    };
-    let filter = RunFilter {
-        workflow: Some(workflow.file.to_string()),
-        event: Some("workflow_dispatch".into()),
-        per_page: Some(50),
-        ..RunFilter::default()
-    };
-    let runs = svc.github.list_workflow_runs(repo, &filter).await?;
-    Ok(runs
-        .into_iter()
-        .find(|r| r.display_title.split_whitespace().any(|t| t == nonce)))
+    super::dispatch::find_dispatched(svc, repo, kind, |r| {
+        r.display_title.split_whitespace().any(|t| t == nonce)
+    })
+    .await
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use tfpilot::config::forms::module_fields;
 use tfpilot::config::repo::RepoConfig;
+use tfpilot::core::contract::inputs;
 use tfpilot::core::hcl::parsed_module_arguments;
 use tfpilot::core::issue_form::{Answer, FieldShape, PROBLEMS_MARKER, render_body};
 use tfpilot::core::request::{Request, WorkflowKind};
@@ -740,4 +741,55 @@ async fn an_edit_after_the_request_was_archived_does_not_bring_it_back() {
         1
     );
     assert_eq!(h.sim.pulls(INFRA_REPO).len(), 1);
+}
+
+#[tokio::test]
+async fn a_configured_environment_directory_is_where_the_file_goes_and_what_the_plan_runs_in() {
+    let config = EXAMPLE_CONFIG.replace("directory: envs/dev", "directory: stacks/live/dev/");
+    assert_ne!(
+        config, EXAMPLE_CONFIG,
+        "the example names the dev directory"
+    );
+    let h = Harness::start(HarnessOptions {
+        config: Some(config),
+        ..HarnessOptions::default()
+    })
+    .await
+    .expect("harness");
+    let issue = h
+        .sim
+        .open_issue(INFRA_REPO, "alice", "Assets bucket", &seed_body(), &[LABEL])
+        .expect("issue");
+    h.settle().await.expect("settle");
+    let id = h
+        .state
+        .service
+        .index
+        .find(Thread::Issue, "acme", "infra", issue)
+        .await
+        .expect("index")
+        .expect("request");
+    let branch = format!("request/{id}");
+    assert!(
+        h.sim
+            .file(
+                INFRA_REPO,
+                &branch,
+                &format!("stacks/live/dev/tfpilot_{id}.tf")
+            )
+            .is_some(),
+        "the request's file is in the configured directory"
+    );
+    let plans: Vec<_> = h
+        .sim
+        .dispatches()
+        .into_iter()
+        .filter(|d| d.workflow == "tfpilot-plan.yml")
+        .collect();
+    assert_eq!(plans.len(), 1);
+    assert_eq!(
+        plans[0].inputs.get(inputs::DIRECTORY).map(String::as_str),
+        Some("stacks/live/dev"),
+        "the plan runs in the configured Terraform root, normalized"
+    );
 }

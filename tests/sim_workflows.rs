@@ -58,7 +58,7 @@ async fn dispatch(sim: &Simulator, workflow: &str, inputs: Value) -> u64 {
 }
 
 fn apply_inputs(request: &str, env: &str, nonce: &str) -> Value {
-    json!({"request_id": request, "environment": env, "nonce": nonce,
+    json!({"request_id": request, "environment": env, "directory": format!("envs/{env}"), "nonce": nonce,
            "commit_sha": "0".repeat(40), "expected_fingerprint": "f"})
 }
 
@@ -162,7 +162,7 @@ async fn without_queue_max_a_newer_pending_run_cancels_the_older_one() {
 #[tokio::test]
 async fn a_new_plan_for_the_same_request_cancels_the_running_one() {
     let sim = start(SimConfig::for_tests()).await;
-    let inputs = |nonce: &str| json!({"request_id": "req_dev_s3_aaaaaa", "environment": "dev", "nonce": nonce});
+    let inputs = |nonce: &str| json!({"request_id": "req_dev_s3_aaaaaa", "environment": "dev", "directory": "envs/dev", "nonce": nonce});
     let first = dispatch(&sim, "tfpilot-plan.yml", inputs("n1")).await;
     sim.advance_workflows();
     assert_eq!(statuses(&sim)[&first].0, "in_progress");
@@ -170,7 +170,7 @@ async fn a_new_plan_for_the_same_request_cancels_the_running_one() {
     let other = dispatch(
         &sim,
         "tfpilot-plan.yml",
-        json!({"request_id": "req_dev_s3_bbbbbb", "environment": "dev", "nonce": "n3"}),
+        json!({"request_id": "req_dev_s3_bbbbbb", "environment": "dev", "directory": "envs/dev", "nonce": "n3"}),
     )
     .await;
     let s = statuses(&sim);
@@ -201,7 +201,7 @@ async fn automatic_mode_drains_a_queued_group() {
     };
     let sim = start(config).await;
     for (i, nonce) in ["n1", "n2", "n3"].iter().enumerate() {
-        dispatch(&sim, "tfpilot-destroy.yml", json!({"request_id": format!("req_dev_s3_00000{i}"), "environment": "dev", "nonce": nonce})).await;
+        dispatch(&sim, "tfpilot-destroy.yml", json!({"request_id": format!("req_dev_s3_00000{i}"), "environment": "dev", "directory": "envs/dev", "nonce": nonce})).await;
     }
     sim.quiesce().await.unwrap();
     let runs = sim.workflow_runs(REPO);
@@ -237,7 +237,7 @@ async fn automatic_mode_drains_a_queued_group() {
 #[tokio::test]
 async fn people_cancel_and_rerun_runs_from_the_actions_page() {
     let sim = start(SimConfig::for_tests()).await;
-    let inputs = json!({"request_id": "req_dev_s3_aaaaaa", "environment": "dev", "nonce": "n1"});
+    let inputs = json!({"request_id": "req_dev_s3_aaaaaa", "environment": "dev", "directory": "envs/dev", "nonce": "n1"});
     let run = dispatch(&sim, "tfpilot-plan.yml", inputs).await;
     assert_eq!(
         sim.advance_run(run).unwrap().as_deref(),

@@ -186,6 +186,17 @@ fn every_template_validates_the_request_id_with_the_app_rule() {
             "{}",
             workflow.file
         );
+        assert!(
+            script.contains(&format!(
+                "directory_pattern='{}'",
+                contract::DIRECTORY_PATTERN
+            )) && script.contains(&format!(
+                "\"${{#DIRECTORY}}\" -gt {}",
+                contract::DIRECTORY_MAX_LEN
+            )),
+            "{}: directory rule differs from contract.rs",
+            workflow.file
+        );
         // The validation comes before anything else touches the values.
         assert_eq!(steps(&doc)[0]["id"], "request", "{}", workflow.file);
     }

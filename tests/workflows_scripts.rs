@@ -205,7 +205,14 @@ fn bash_validation_accepts_exactly_the_ids_the_app_accepts() {
         let script = step_script(workflow, "request");
         for id in candidates {
             let runner = Runner::new();
-            let out = runner.run(&script, &[("REQUEST_ID", id), ("ENVIRONMENT", "dev")]);
+            let out = runner.run(
+                &script,
+                &[
+                    ("REQUEST_ID", id),
+                    ("ENVIRONMENT", "dev"),
+                    ("DIRECTORY", "envs/dev"),
+                ],
+            );
             assert_eq!(
                 out.status.success(),
                 contract::is_valid_request_id(id),
@@ -243,9 +250,72 @@ fn bash_validation_rejects_environment_names_that_escape_the_folder() {
     ] {
         let out = Runner::new().run(
             &script,
-            &[("REQUEST_ID", "req_dev_vpc_a1b2c3"), ("ENVIRONMENT", env)],
+            &[
+                ("REQUEST_ID", "req_dev_vpc_a1b2c3"),
+                ("ENVIRONMENT", env),
+                ("DIRECTORY", "envs/dev"),
+            ],
         );
         assert_eq!(out.status.success(), ok, "{env:?}");
+    }
+}
+
+#[test]
+fn bash_validation_takes_the_configured_directory_and_refuses_escapes() {
+    if !tools_present() {
+        return;
+    }
+    let long = format!("envs/{}", "d".repeat(200));
+    let candidates = [
+        "envs/dev",
+        "terraform/live/eu-west-1/prod",
+        "stacks/prod_v2.1",
+        "prod",
+        "../prod",
+        "envs/../../etc",
+        "envs/./dev",
+        ".",
+        "/etc",
+        "envs//dev",
+        "envs/dev/",
+        "envs/dev;id",
+        "envs/$(touch pwned)",
+        "envs/dev x",
+        "",
+        long.as_str(),
+    ];
+    for workflow in WORKFLOWS {
+        let script = step_script(workflow, "request");
+        for dir in candidates {
+            let runner = Runner::new();
+            let out = runner.run(
+                &script,
+                &[
+                    ("REQUEST_ID", "req_dev_vpc_a1b2c3"),
+                    ("ENVIRONMENT", "dev"),
+                    ("DIRECTORY", dir),
+                ],
+            );
+            // The app only ever sends what the config check accepts (normalized, at most
+            // 200 characters); the workflow accepts exactly that.
+            let app_accepts = dir.len() <= contract::DIRECTORY_MAX_LEN
+                && !dir.ends_with('/')
+                && !dir.starts_with("./")
+                && tfpilot::config::catalogue::check_repo_path(dir).is_ok();
+            assert_eq!(
+                out.status.success(),
+                app_accepts,
+                "{}: {dir:?}\n{}",
+                workflow.file,
+                stdout(&out)
+            );
+            assert!(!runner.path("workspace/pwned").exists());
+            if app_accepts {
+                assert!(runner.outputs().ends_with(&format!("dir={dir}\n")));
+            } else {
+                assert!(stdout(&out).contains("tfpilot: invalid directory"));
+            }
+        }
     }
 }
 

@@ -22,6 +22,14 @@ pub const REQUEST_ID_MAX_LEN: usize = 64;
 /// The environment-name rule the workflows apply before using the name as a directory.
 pub const ENVIRONMENT_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$";
 
+/// The `directory` rule every workflow applies before `terraform -chdir`: a relative
+/// path of plain segments (the workflows also refuse `.` and `..` segments), as
+/// `config::catalogue::check_repo_path` accepts for `environments.<name>.directory`.
+pub const DIRECTORY_PATTERN: &str = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$";
+
+/// Longest `directory` the workflows accept.
+pub const DIRECTORY_MAX_LEN: usize = 200;
+
 /// The `commit_sha` rule of the apply workflow: a full commit SHA.
 pub const COMMIT_SHA_PATTERN: &str = r"^[0-9a-f]{40}$";
 
@@ -53,6 +61,9 @@ pub mod inputs {
     pub const REQUEST_ID: &str = "request_id";
     /// The environment name; every workflow.
     pub const ENVIRONMENT: &str = "environment";
+    /// The environment's Terraform root in the repository
+    /// (`environments.<name>.directory`, default `envs/<name>`); every workflow.
+    pub const DIRECTORY: &str = "directory";
     /// The dispatch nonce, echoed in the run name; every workflow.
     pub const NONCE: &str = "nonce";
     /// The merge commit to plan and apply; apply only.
@@ -108,7 +119,12 @@ pub struct WorkflowContract {
     pub runs_from_default_branch: bool,
 }
 
-const COMMON_INPUTS: &[&str] = &[inputs::REQUEST_ID, inputs::ENVIRONMENT, inputs::NONCE];
+const COMMON_INPUTS: &[&str] = &[
+    inputs::REQUEST_ID,
+    inputs::ENVIRONMENT,
+    inputs::DIRECTORY,
+    inputs::NONCE,
+];
 
 /// The plan workflow (dispatched on the request branch).
 pub const PLAN: WorkflowContract = WorkflowContract {
@@ -136,6 +152,7 @@ pub const APPLY: WorkflowContract = WorkflowContract {
     inputs: &[
         inputs::REQUEST_ID,
         inputs::ENVIRONMENT,
+        inputs::DIRECTORY,
         inputs::NONCE,
         inputs::COMMIT_SHA,
         inputs::EXPECTED_FINGERPRINT,

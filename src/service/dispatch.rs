@@ -110,9 +110,11 @@ pub async fn dispatch(
         .environment
         .clone()
         .ok_or(ServiceError::Incomplete("the request's environment"))?;
+    let directory = directory_of(svc, repo, request, &environment).await?;
     let mut dispatch_inputs = WorkflowInputs::new();
     dispatch_inputs.insert(inputs::REQUEST_ID.to_string(), request.id.clone());
     dispatch_inputs.insert(inputs::ENVIRONMENT.to_string(), environment);
+    dispatch_inputs.insert(inputs::DIRECTORY.to_string(), directory);
     dispatch_inputs.insert(inputs::NONCE.to_string(), nonce.clone());
     for (name, value) in extra {
         dispatch_inputs.insert((*name).to_string(), value.clone());
@@ -130,6 +132,31 @@ pub async fn dispatch(
         "workflow dispatched"
     );
     record(svc, request, kind, &nonce, outcome.run_id).await
+}
+
+/// The environment's Terraform root the workflows run in: the directory recorded when
+/// the request was rendered, else the repository config's (`envs/<env>` by default).
+async fn directory_of(
+    svc: &Service,
+    repo: &Repo,
+    request: &Request,
+    environment: &str,
+) -> Result<String, ServiceError> {
+    let normalize = |d: &str| {
+        d.trim()
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string()
+    };
+    if let Some(dir) = &request.target_env_path {
+        return Ok(normalize(dir));
+    }
+    Ok(
+        match super::lifecycle::env_config(svc, repo, request).await? {
+            Some(env) => env.directory(environment),
+            None => format!("envs/{environment}"),
+        },
+    )
 }
 
 /// Records a dispatch (made now or found on GitHub) in the facts and the run index.

@@ -850,4 +850,27 @@ mod tests {
         assert!(!with("skipped").failed());
         assert!(with("success").succeeded());
     }
+
+    #[test]
+    fn the_plan_at_apply_time_round_trips_and_old_documents_lack_it() {
+        assert!(seed().apply_plan.is_none(), "a document without it parses");
+        let doc = serde_json::json!({
+            "id": "req_dev_s3_tgqpp8",
+            "applyPlan": {
+                "runId": 5,
+                "runAttempt": 1,
+                "expected": "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                "fingerprint": "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+                "matched": false,
+                "shownAt": "2026-03-01T12:00:00Z",
+                "laterField": 1
+            }
+        });
+        let r: Request = serde_json::from_value(doc.clone()).expect("parses");
+        let fact = r.apply_plan.as_ref().expect("read");
+        assert!(fact.plan_changed());
+        assert!(fact.shown_at.is_some());
+        let back = serde_json::to_value(&r).expect("json");
+        assert_eq!(back["applyPlan"], doc["applyPlan"]);
+    }
 }

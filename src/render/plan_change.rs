@@ -88,25 +88,24 @@ pub fn section(
         ));
         return out;
     };
-    let count = |p: Option<&PlanSummary>, f: fn(&PlanSummary) -> usize| {
-        p.map_or("?".to_string(), |p| thousands(f(p)))
-    };
+    // Terraform's `Plan:` line counts: add, change, destroy.
+    let counts = |p: &PlanSummary| [p.plan_line.add, p.plan_line.change, p.plan_line.destroy];
+    let before = reviewed.map(counts);
+    let after = counts(now);
     let short = |f: Option<&Fingerprint>| f.map_or("unknown".to_string(), |f| code(f.short()));
     let cell_link = |label: &str, url: &Option<String>| match url {
         Some(u) => link(label, u),
         None => text(label),
     };
     out.push_str("| | Reviewed plan | Plan at apply time |\n|---|---:|---:|\n");
-    let rows: [(&str, fn(&PlanSummary) -> usize); 3] = [
-        ("➕ add", |p| p.plan_line.add),
-        ("🔧 change", |p| p.plan_line.change),
-        ("➖ destroy", |p| p.plan_line.destroy),
-    ];
-    for (label, f) in rows {
+    for (i, label) in ["➕ add", "🔧 change", "➖ destroy"]
+        .into_iter()
+        .enumerate()
+    {
         out.push_str(&format!(
             "| {label} | {} | {} |\n",
-            count(reviewed, f),
-            count(Some(now), f)
+            before.map_or("?".to_string(), |b| thousands(b[i])),
+            thousands(after[i])
         ));
     }
     out.push_str(&format!(

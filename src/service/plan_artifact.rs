@@ -510,4 +510,70 @@ mod tests {
         assert_eq!(cost.currency, "USD");
         assert!(cost.delta.is_some());
     }
+
+    fn apply_facts(expected: Option<&str>) -> ApplyPlanFacts {
+        ApplyPlanFacts {
+            run_id: 9,
+            run_attempt: Some(1),
+            read_at: None,
+            expected: expected.map(str::to_string),
+            fingerprint: None,
+            matched: None,
+            summary: None,
+            omitted_changes: 0,
+            unreadable: None,
+            shown_at: None,
+            extra: Extra::new(),
+        }
+    }
+
+    fn fingerprint_of(plan: &str) -> String {
+        let module = contract::target_module(ID);
+        fingerprint(&Plan::from_json(plan).expect("plan"), Some(&module))
+            .as_str()
+            .to_string()
+    }
+
+    #[test]
+    fn an_apply_artifact_says_whether_the_plan_changed() {
+        let plan = plan_json(3);
+        let actual = fingerprint_of(&plan);
+        let reviewed = fingerprint_of(&plan_json(2));
+        let report = format!(r#"{{"expected":"{reviewed}","actual":"{actual}","matched":false}}"#);
+        let zip = zip_of(&[
+            ("plan.json", plan.as_bytes()),
+            ("plan.txt", b"Plan: 3 to add"),
+            ("fingerprint.json", report.as_bytes()),
+        ]);
+        let mut facts = apply_facts(None);
+        apply_files(&mut facts, &zip, ID);
+        assert!(facts.plan_changed());
+        assert_eq!(facts.expected.as_deref(), Some(reviewed.as_str()));
+        assert_eq!(
+            facts.fingerprint.as_ref().map(|f| f.as_str()),
+            Some(actual.as_str())
+        );
+        assert_eq!(facts.summary.as_ref().map(|s| s.plan_line.add), Some(3));
+        assert!(facts.unreadable.is_none());
+    }
+
+    #[test]
+    fn without_fingerprint_json_the_plan_is_compared_with_the_expected_fingerprint() {
+        let plan = plan_json(3);
+        let zip = zip_of(&[("plan.json", plan.as_bytes())]);
+        let reviewed = fingerprint_of(&plan_json(2));
+        let mut changed = apply_facts(Some(&reviewed));
+        apply_files(&mut changed, &zip, ID);
+        assert_eq!(changed.matched, Some(false));
+        let same = fingerprint_of(&plan);
+        let mut unchanged = apply_facts(Some(&same));
+        apply_files(&mut unchanged, &zip, ID);
+        assert_eq!(unchanged.matched, Some(true));
+        // Nothing readable: nothing is claimed about the plan.
+        let mut nothing = apply_facts(Some(&same));
+        apply_files(&mut nothing, &zip_of(&[("apply.txt", b"x")]), ID);
+        assert_eq!(nothing.matched, None);
+        assert!(nothing.fingerprint.is_none());
+        assert!(nothing.unreadable.is_some());
+    }
 }

@@ -32,7 +32,7 @@ pub async fn with_fresh_reviews(
         .iter()
         .filter_map(|review| {
             let user = review.user.as_ref()?;
-            let state = serde_json::to_value(&review.state)
+            let state = serde_json::to_value(review.state)
                 .ok()
                 .and_then(|v| v.as_str().map(ReviewState::parse))?;
             Some(ReviewUpdate {

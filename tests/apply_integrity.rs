@@ -245,10 +245,29 @@ async fn a_plan_changed_since_review_is_refused_shown_and_then_applied_as_shown(
     let (pr, reviewed) = reviewed_and_merged(&h, id).await;
     module_changes_on_main(&h).await;
 
-    // The first apply expects the reviewed plan, and refuses the one it finds.
+    // The first apply expects the reviewed plan, and refuses the one it finds; the
+    // run's conclusion is delivered twice and read once.
     say(&h, pr, MAINTAINER, "/tfpilot apply").await;
-    h.run_workflows().await.expect("runs");
+    let run = h.sim.dispatches().last().expect("apply dispatched").run_id;
+    h.sim.advance_run(run).expect("in progress");
+    h.settle().await.expect("settle");
+    h.sim
+        .fault_next_delivery(Some("workflow_run"), DeliveryFault::Duplicate);
+    h.sim.advance_run(run).expect("completed");
+    h.settle().await.expect("settle");
     assert_eq!(apply_fingerprints(&h), vec![reviewed.clone()]);
+    let refusals = stored(&h, id)
+        .await
+        .timeline
+        .iter()
+        .filter(|e| e.what.contains("refused: the plan changed since review"))
+        .count();
+    assert_eq!(refusals, 1);
+    assert_eq!(
+        h.state.metrics.delivery_count("workflow_run", "duplicate"),
+        1,
+        "the conclusion was delivered twice and recognized the second time"
+    );
     assert_eq!(
         status(&h, id).await,
         Status::Failed(FailureCause::PlanChanged)

@@ -374,8 +374,9 @@ pub fn record_apply_plan(current: &Request, facts: &ApplyPlanFacts) -> Option<Re
         )
     } else {
         format!(
-            "apply run {}: the plan at apply time could not be read",
-            fact.run_id
+            "apply run {}: no plan at apply time to compare ({})",
+            fact.run_id,
+            fact.unreadable.as_deref().unwrap_or("nothing readable")
         )
     };
     let at = fact.read_at.or(run.updated_at).unwrap_or_default();

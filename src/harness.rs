@@ -359,3 +359,169 @@ pub fn sample_plan(request_id: &str, action: &str) -> String {
     })
     .to_string()
 }
+
+/// Scripts plan and apply to plan from the module's code at the run's commit (files
+/// under `module_dir`, e.g. `modules/s3-bucket/`), as Terraform would: a change of
+/// the module on the default branch after the merge changes the plan the apply makes.
+///
+/// The apply script does what `templates/workflows/tfpilot-apply.yml` does: it plans,
+/// computes the fingerprint with [`crate::core::fingerprint`], compares it with the
+/// `expected_fingerprint` input, and uploads `tfpilot-apply-plan` (`plan.json`,
+/// `plan.txt`, `fingerprint.json`); it succeeds (and adds `apply.txt`) only on a
+/// match, and fails without planning on a missing or malformed input. One difference:
+/// the template checks out the merge commit, this plans at the run's commit (the
+/// default branch's head when dispatched), which stands for a module the request
+/// reaches through a branch reference.
+pub fn script_module_workflows(sim: &Simulator, module_dir: &str) {
+    let dir = module_dir.to_string();
+    sim.script_workflow_reading(
+        INFRA_REPO,
+        contract::PLAN.file,
+        &[module_dir],
+        Arc::new(
+            move |run: &RunInfo| match module_plan(request_of(run), &run.files, &dir) {
+                Ok(plan) => Script::success().with_artifact(ArtifactSpec::new(
+                    contract::PLAN.artifact.name,
+                    &[
+                        (contract::files::PLAN_JSON, plan.as_bytes()),
+                        (contract::files::PLAN_TXT, plan_text(&plan).as_bytes()),
+                    ],
+                )),
+                Err(_) => Script::failure(),
+            },
+        ),
+    );
+    let dir = module_dir.to_string();
+    sim.script_workflow_reading(
+        INFRA_REPO,
+        contract::APPLY.file,
+        &[module_dir],
+        Arc::new(move |run: &RunInfo| apply_from_module(run, &dir)),
+    );
+}
+
+/// The apply script of [`script_module_workflows`].
+fn apply_from_module(run: &RunInfo, module_dir: &str) -> Script {
+    let expected = run
+        .inputs
+        .get(inputs::EXPECTED_FINGERPRINT)
+        .cloned()
+        .unwrap_or_default();
+    let valid = regex::Regex::new(contract::FINGERPRINT_PATTERN)
+        .map(|re| re.is_match(&expected))
+        .unwrap_or(false);
+    if !valid {
+        // "Validate apply inputs" fails before anything is planned: no artifact.
+        return Script::failure();
+    }
+    let request_id = request_of(run);
+    let Ok(plan) = module_plan(request_id, &run.files, module_dir) else {
+        return Script::failure();
+    };
+    let Ok(parsed) = crate::core::plan::Plan::from_json(&plan) else {
+        return Script::failure();
+    };
+    let module = contract::target_module(request_id);
+    let actual = crate::core::fingerprint::fingerprint(&parsed, Some(&module));
+    let matched = actual.as_str() == expected;
+    let report = contract::ApplyFingerprint {
+        expected,
+        actual: actual.as_str().to_string(),
+        matched,
+    };
+    let report = serde_json::to_string(&report).unwrap_or_default();
+    let text = plan_text(&plan);
+    let mut files: Vec<(&str, &[u8])> = vec![
+        (contract::files::PLAN_JSON, plan.as_bytes()),
+        (contract::files::PLAN_TXT, text.as_bytes()),
+        (contract::files::FINGERPRINT_JSON, report.as_bytes()),
+    ];
+    let applied = "Apply complete!\n";
+    if matched {
+        files.push((contract::files::APPLY_TXT, applied.as_bytes()));
+    }
+    let artifact = ArtifactSpec::new(contract::APPLY.artifact.name, &files);
+    let script = if matched {
+        Script::success()
+    } else {
+        Script::failure()
+    };
+    script.with_artifact(artifact)
+}
+
+/// Terraform's `Plan:` line for a plan of creates.
+fn plan_text(plan: &str) -> String {
+    let n = crate::core::plan::Plan::from_json(plan)
+        .map(|p| p.summary().plan_line.add)
+        .unwrap_or(0);
+    format!("Plan: {n} to add, 0 to change, 0 to destroy.\n")
+}
+
+/// A `terraform show -json` plan creating every `resource` block of the module's
+/// `.tf` files under `module_dir` (from `files`), inside request `request_id`'s
+/// module: literal attributes are known planned values, anything else (variables,
+/// references) is known only after apply. Fails on a file that is not HCL.
+pub fn module_plan(
+    request_id: &str,
+    files: &std::collections::BTreeMap<String, Vec<u8>>,
+    module_dir: &str,
+) -> Result<String, String> {
+    let module = format!("module.{}", crate::core::ids::module_name(request_id));
+    let mut changes = Vec::new();
+    for (path, bytes) in files {
+        if !path.starts_with(module_dir) || !path.ends_with(".tf") {
+            continue;
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("{path}: {e}"))?;
+        let body = hcl::parse(text).map_err(|e| format!("{path}: {e}"))?;
+        for block in body.blocks().filter(|b| b.identifier() == "resource") {
+            let [kind, name] = block.labels() else {
+                continue;
+            };
+            let (kind, name) = (kind.as_str(), name.as_str());
+            let mut after = serde_json::Map::new();
+            let mut unknown = serde_json::Map::new();
+            let ctx = hcl::eval::Context::new();
+            for attr in block.body().attributes() {
+                use hcl::eval::Evaluate;
+                match attr.expr().evaluate(&ctx) {
+                    Ok(v) => {
+                        after.insert(
+                            attr.key().to_string(),
+                            serde_json::to_value(v).unwrap_or(Value::Null),
+                        );
+                    }
+                    Err(_) => {
+                        unknown.insert(attr.key().to_string(), json!(true));
+                    }
+                }
+            }
+            unknown.insert("id".into(), json!(true));
+            changes.push(json!({
+                "address": format!("{module}.{kind}.{name}"),
+                "module_address": module,
+                "mode": "managed",
+                "type": kind,
+                "name": name,
+                "provider_name": "registry.terraform.io/hashicorp/aws",
+                "change": {
+                    "actions": ["create"],
+                    "before": null,
+                    "after": after,
+                    "after_unknown": unknown,
+                    "before_sensitive": false,
+                    "after_sensitive": {},
+                }
+            }));
+        }
+    }
+    Ok(json!({
+        "format_version": "1.2",
+        "terraform_version": "1.15.5",
+        "resource_changes": changes,
+        "applyable": true,
+        "complete": true,
+        "errored": false,
+    })
+    .to_string())
+}

@@ -55,6 +55,7 @@ fn each_status_offers_exactly_the_buttons_it_allows() {
         ("destroyed", &[]),
         ("failed_plan_failed", &["plan"]),
         ("failed_apply_failed", &["apply"]),
+        ("failed_plan_changed", &["apply"]),
         ("failed_destroy_failed", &[]),
         ("failed_destroy_stale", &["sync"]),
     ];
@@ -87,7 +88,9 @@ fn apply_is_never_offered_without_a_merge_and_a_good_plan() {
             assert!(
                 matches!(
                     status,
-                    Status::Merged | Status::Failed(FailureCause::ApplyFailed)
+                    Status::Merged
+                        | Status::Failed(FailureCause::ApplyFailed)
+                        | Status::Failed(FailureCause::PlanChanged)
                 ),
                 "{name}"
             );

@@ -383,3 +383,49 @@ fn a_closed_unmerged_pr_asks_to_reopen_it() {
     assert!(body.contains("### 📝 Request created"));
     assert!(body.contains("The pull request #223 was closed without merging. Reopen it"));
 }
+
+#[test]
+fn a_changed_plan_is_shown_beside_the_reviewed_one_until_applied() {
+    let (plan, cost, lock) = (s::small_plan(), s::cost(), s::lock());
+    let request = s::plan_changed();
+    let body = sticky_comment(&s::input(&request, &plan, &cost, &lock));
+    for part in [
+        "Apply refused: the plan changed since review",
+        "#### ⚠️ The plan changed since review",
+        "| | Reviewed plan | Plan at apply time |",
+        "| ➕ add | 2 | 3 |",
+        "| 🔧 change | 1 | 0 |",
+        "| Fingerprint | `4f2a9c0d1e8b` | `b7e1c2d3a4f5` |",
+        "`module.tfpilot_req_dev_s3_tgqpp8.aws_s3_bucket_public_access_block.this`: `create` only at apply time",
+        "`module.tfpilot_req_dev_s3_tgqpp8.aws_s3_bucket_policy.this`: `update` only in the reviewed plan",
+        "`/tfpilot apply` now applies the **plan at apply time** (fingerprint `b7e1c2d3a4f5`)",
+    ] {
+        assert!(body.contains(part), "missing {part:?} in:\n{body}");
+    }
+    // Unchanged resources are not listed as differences.
+    assert!(!body.contains("aws_s3_bucket.this`: "), "{body}");
+
+    // Applied: the section is gone.
+    let mut applied = request.clone();
+    if let Some(run) = applied.github_mut().workflows.apply.as_mut() {
+        run.conclusion = Some("success".into());
+    }
+    let body = sticky_comment(&s::input(&applied, &plan, &cost, &lock));
+    assert!(!body.contains("The plan changed since review"), "{body}");
+
+    // A plan at apply time that could not be read is never offered for applying.
+    let mut unreadable = request.clone();
+    if let Some(f) = unreadable.apply_plan.as_mut() {
+        f.summary = None;
+        f.unreadable = Some("the apply artifact has expired".into());
+    }
+    let body = sticky_comment(&s::input(&unreadable, &plan, &cost, &lock));
+    assert!(
+        body.contains("could not be read (the apply artifact has expired)"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("now applies the **plan at apply time**"),
+        "{body}"
+    );
+}

@@ -69,6 +69,13 @@ pub enum Blocked {
         /// Approvals needed.
         need: usize,
     },
+    /// The plan changed since review and the plan at apply time is not on the PR yet.
+    PlanChangeNotShown,
+    /// The plan changed since review, but the plan at apply time could not be read.
+    PlanChangeUnreadable {
+        /// Why it could not be read.
+        reason: String,
+    },
     /// Waiting for the environment lock already.
     AlreadyQueued,
     /// An apply is running.
@@ -153,6 +160,7 @@ pub fn apply_gate(req: &Request, now: DateTime<Utc>, rule: &GateRule) -> Result<
             need: rule.required_approvals,
         });
     }
+    apply_fingerprint(req)?;
     Ok(ApplyGo { commit_sha })
 }
 
@@ -214,6 +222,41 @@ pub fn planned_fingerprint(req: &Request) -> Option<String> {
         .get("fingerprint")
         .and_then(|v| v.as_str())
         .map(str::to_string)
+}
+
+/// The fingerprint the next apply expects: the newest plan shown on the PR.
+///
+/// That is the reviewed plan's ([`planned_fingerprint`]) unless a failed apply found
+/// another plan at apply time (`applyPlan`): then that plan's, once a sticky comment
+/// showed it (`shownAt`), so `/tfpilot apply` never applies a plan nobody saw. A plan
+/// change that was not shown yet, or whose plan could not be read, blocks the apply.
+/// `Ok(None)` when no fingerprint is known (the plan artifact was never read).
+pub fn apply_fingerprint(req: &Request) -> Result<Option<String>, Blocked> {
+    let reviewed = planned_fingerprint(req);
+    let Some(fact) = req.apply_plan.as_ref() else {
+        return Ok(reviewed);
+    };
+    let actual = fact.fingerprint.as_ref().map(|f| f.as_str());
+    if actual.is_some() && actual == reviewed.as_deref() {
+        return Ok(reviewed);
+    }
+    match (actual, &fact.summary) {
+        (Some(actual), Some(_)) => {
+            if fact.shown_at.is_some() {
+                Ok(Some(actual.to_string()))
+            } else {
+                Err(Blocked::PlanChangeNotShown)
+            }
+        }
+        // Nothing readable: a failure before planning says nothing about the plan.
+        _ if !fact.plan_changed() => Ok(reviewed),
+        _ => Err(Blocked::PlanChangeUnreadable {
+            reason: fact
+                .unreadable
+                .clone()
+                .unwrap_or_else(|| "the apply artifact holds no readable plan".to_string()),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -330,5 +373,107 @@ mod tests {
         let mut r = merged_request();
         r.github_mut().workflows.destroy = Some(done("success", MERGE));
         assert_eq!(plan_gate(&r, now()), Err(Blocked::Destroyed));
+    }
+
+    const FP_REVIEWED: &str =
+        "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const FP_NEW: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn fp(s: &str) -> crate::core::fingerprint::Fingerprint {
+        crate::core::fingerprint::Fingerprint::parse(s).unwrap()
+    }
+
+    /// Merged, reviewed with [`FP_REVIEWED`]; apply run 5 refused on [`FP_NEW`].
+    fn refused_on_a_changed_plan() -> Request {
+        let mut r = merged_request();
+        r.plan_summary = Some(crate::core::request::PlanSummaryFacts {
+            run_id: 1,
+            run_attempt: None,
+            head_sha: Some(HEAD.into()),
+            read_at: None,
+            summary: None,
+            omitted_changes: 0,
+            fingerprint: Some(fp(FP_REVIEWED)),
+            cost: None,
+            unreadable: None,
+            extra: Default::default(),
+        });
+        let mut apply = done("failure", MERGE);
+        apply.run_id = Some(5);
+        r.github_mut().workflows.apply = Some(apply);
+        let plan =
+            crate::core::plan::Plan::from_json(r#"{"format_version":"1.2","resource_changes":[]}"#)
+                .unwrap();
+        r.apply_plan = Some(crate::core::request::ApplyPlanFacts {
+            run_id: 5,
+            run_attempt: None,
+            read_at: None,
+            expected: Some(FP_REVIEWED.into()),
+            fingerprint: Some(fp(FP_NEW)),
+            matched: Some(false),
+            summary: Some(plan.summary()),
+            omitted_changes: 0,
+            unreadable: None,
+            shown_at: None,
+            extra: Default::default(),
+        });
+        r
+    }
+
+    #[test]
+    fn the_reviewed_fingerprint_is_expected_until_a_changed_plan_was_shown() {
+        let rule = GateRule::default();
+        let mut r = merged_request();
+        r.plan_summary = refused_on_a_changed_plan().plan_summary;
+        assert_eq!(apply_fingerprint(&r), Ok(Some(FP_REVIEWED.to_string())));
+
+        let mut r = refused_on_a_changed_plan();
+        assert_eq!(
+            derive_status(&r, now()),
+            Status::Failed(FailureCause::PlanChanged)
+        );
+        // Nobody saw the new plan yet: no apply, not even of the reviewed one.
+        assert_eq!(apply_fingerprint(&r), Err(Blocked::PlanChangeNotShown));
+        assert_eq!(
+            apply_gate(&r, now(), &rule),
+            Err(Blocked::PlanChangeNotShown)
+        );
+        // Shown on the PR: the next apply expects exactly that plan.
+        if let Some(f) = r.apply_plan.as_mut() {
+            f.shown_at = Some(now());
+        }
+        assert_eq!(apply_fingerprint(&r), Ok(Some(FP_NEW.to_string())));
+        assert!(apply_gate(&r, now(), &rule).is_ok());
+        // Approvals are still the environment's rule.
+        let two = GateRule {
+            required_approvals: 2,
+            ..rule
+        };
+        assert_eq!(
+            apply_gate(&r, now(), &two),
+            Err(Blocked::NotEnoughApprovals { have: 1, need: 2 })
+        );
+    }
+
+    #[test]
+    fn a_changed_plan_that_could_not_be_read_is_never_applied() {
+        let mut r = refused_on_a_changed_plan();
+        if let Some(f) = r.apply_plan.as_mut() {
+            f.summary = None;
+            f.unreadable = Some("the plan artifact has expired".into());
+            f.shown_at = Some(now());
+        }
+        assert_eq!(
+            apply_fingerprint(&r),
+            Err(Blocked::PlanChangeUnreadable {
+                reason: "the plan artifact has expired".into()
+            })
+        );
+        // An apply that failed before planning says nothing about the plan.
+        if let Some(f) = r.apply_plan.as_mut() {
+            f.matched = None;
+            f.fingerprint = None;
+        }
+        assert_eq!(apply_fingerprint(&r), Ok(Some(FP_REVIEWED.to_string())));
     }
 }

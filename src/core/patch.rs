@@ -21,8 +21,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::core::request::{
-    Approval, PrFacts, QueueFact, Request, ReviewFact, ReviewState, RunFacts, RunStatus,
-    TimelineEntry, WorkflowKind,
+    ApplyPlanFacts, Approval, PrFacts, QueueFact, Request, ReviewFact, ReviewState, RunFacts,
+    RunStatus, TimelineEntry, WorkflowKind,
 };
 
 /// What a `workflow_run` event says about a run (filled by the webhook layer).
@@ -328,6 +328,89 @@ pub fn clear_queued(current: &Request, at: DateTime<Utc>) -> Option<Request> {
     let mut next = current.clone();
     next.github_mut().queued = None;
     next.push_timeline(entry(at, format!("{kind} no longer queued"), Some(TFPILOT)));
+    Some(next)
+}
+
+// ---------------------------------------------------------------------------
+// The plan at apply time
+
+/// Stores what a failed apply run's artifact said about the plan at apply time.
+///
+/// Read once per run attempt: `None` when that attempt is recorded already, or when
+/// the tracked apply run moved on while the artifact was read. A fact with the same
+/// fingerprint as the one it replaces keeps its `shownAt` (the same plan was shown).
+pub fn record_apply_plan(current: &Request, facts: &ApplyPlanFacts) -> Option<Request> {
+    let run = current.run(WorkflowKind::Apply)?;
+    if run.run_id != Some(facts.run_id) || run.run_attempt != facts.run_attempt {
+        return None;
+    }
+    let before = current.apply_plan.as_ref();
+    if before.is_some_and(|b| b.run_id == facts.run_id && b.run_attempt == facts.run_attempt) {
+        return None;
+    }
+    let mut fact = facts.clone();
+    if let Some(b) = before
+        && fact.shown_at.is_none()
+        && fact.fingerprint.is_some()
+        && b.fingerprint == fact.fingerprint
+    {
+        fact.shown_at = b.shown_at;
+    }
+    let what = if fact.plan_changed() {
+        let short = |f: Option<&str>| {
+            f.and_then(|f| crate::core::fingerprint::Fingerprint::parse(f).ok())
+                .map_or_else(|| "unknown".to_string(), |f| f.short().to_string())
+        };
+        format!(
+            "apply run {} refused: the plan changed since review ({} → {})",
+            fact.run_id,
+            short(fact.expected.as_deref()),
+            short(fact.fingerprint.as_ref().map(|f| f.as_str()))
+        )
+    } else if fact.matched == Some(true) {
+        format!(
+            "apply run {}: the plan at apply time was the expected one",
+            fact.run_id
+        )
+    } else {
+        format!(
+            "apply run {}: no plan at apply time to compare ({})",
+            fact.run_id,
+            fact.unreadable.as_deref().unwrap_or("nothing readable")
+        )
+    };
+    let at = fact.read_at.or(run.updated_at).unwrap_or_default();
+    let mut next = current.clone();
+    next.apply_plan = Some(fact);
+    next.push_timeline(entry(at, what, Some(TFPILOT)));
+    Some(next)
+}
+
+/// Records that a sticky comment showing the plan at apply time with `fingerprint`
+/// (from apply run `run_id`) is on the PR. `None` when that is known already or the
+/// fact is about another run or plan.
+///
+/// No timeline entry: the comment renders the timeline, and saying it was shown must
+/// not change what is shown.
+pub fn mark_apply_plan_shown(
+    current: &Request,
+    run_id: u64,
+    fingerprint: &str,
+    at: DateTime<Utc>,
+) -> Option<Request> {
+    let fact = current.apply_plan.as_ref()?;
+    let same = fact.run_id == run_id
+        && fact
+            .fingerprint
+            .as_ref()
+            .is_some_and(|f| f.as_str() == fingerprint);
+    if !same || fact.shown_at.is_some() {
+        return None;
+    }
+    let mut next = current.clone();
+    if let Some(f) = next.apply_plan.as_mut() {
+        f.shown_at = Some(at);
+    }
     Some(next)
 }
 
@@ -1251,5 +1334,93 @@ mod tests {
         });
         let pushed = patch_pr(&r, &pr_ev("h2", true, false, 10), &rule()).expect("synchronize");
         assert!(pushed.is_approved());
+    }
+
+    // --- the plan at apply time -------------------------------------------------
+
+    const FP_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const FP_B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn failed_apply(run_id: u64) -> Request {
+        let mut r = empty();
+        r.github_mut().workflows.apply = Some(RunFacts {
+            run_id: Some(run_id),
+            run_attempt: Some(1),
+            status: Some(RunStatus::Completed),
+            conclusion: Some("failure".into()),
+            ..RunFacts::default()
+        });
+        r
+    }
+
+    fn apply_plan_fact(run_id: u64, actual: &str, matched: bool) -> ApplyPlanFacts {
+        ApplyPlanFacts {
+            run_id,
+            run_attempt: Some(1),
+            read_at: Some(t(10)),
+            expected: Some(FP_A.into()),
+            fingerprint: crate::core::fingerprint::Fingerprint::parse(actual).ok(),
+            matched: Some(matched),
+            summary: None,
+            omitted_changes: 0,
+            unreadable: None,
+            shown_at: None,
+            extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_changed_plan_is_recorded_once_per_apply_attempt() {
+        let r = failed_apply(7);
+        let fact = apply_plan_fact(7, FP_B, false);
+        let next = record_apply_plan(&r, &fact).expect("recorded");
+        assert_eq!(next.apply_plan.as_ref(), Some(&fact));
+        assert_eq!(
+            derive_status(&next, t(11)),
+            Status::Failed(crate::core::status::FailureCause::PlanChanged)
+        );
+        let last = next.timeline.last().expect("timeline");
+        assert!(
+            last.what.contains("plan changed since review")
+                && last.what.contains("aaaaaaaaaaaa → bbbbbbbbbbbb"),
+            "{}",
+            last.what
+        );
+        // The same attempt again changes nothing.
+        assert!(record_apply_plan(&next, &fact).is_none());
+        // A fact about a run that is no longer tracked is not stored.
+        assert!(record_apply_plan(&failed_apply(8), &fact).is_none());
+    }
+
+    #[test]
+    fn only_the_plan_that_was_shown_is_marked_shown() {
+        let r = record_apply_plan(&failed_apply(7), &apply_plan_fact(7, FP_B, false))
+            .expect("recorded");
+        assert!(mark_apply_plan_shown(&r, 7, FP_A, t(12)).is_none());
+        assert!(mark_apply_plan_shown(&r, 6, FP_B, t(12)).is_none());
+        let shown = mark_apply_plan_shown(&r, 7, FP_B, t(12)).expect("marked");
+        let fact = shown.apply_plan.as_ref().expect("fact");
+        assert_eq!(fact.shown_at, Some(t(12)));
+        assert_eq!(shown.timeline, r.timeline, "no timeline entry");
+        // Idempotent: shown once is shown.
+        assert!(mark_apply_plan_shown(&shown, 7, FP_B, t(13)).is_none());
+
+        // The next apply (run 8) failed otherwise on the same plan: still shown.
+        let mut again = shown.clone();
+        again.github_mut().workflows.apply = Some(RunFacts {
+            run_id: Some(8),
+            run_attempt: Some(1),
+            status: Some(RunStatus::Completed),
+            conclusion: Some("failure".into()),
+            ..RunFacts::default()
+        });
+        let next = record_apply_plan(&again, &apply_plan_fact(8, FP_B, true)).expect("recorded");
+        assert_eq!(
+            next.apply_plan.as_ref().and_then(|f| f.shown_at),
+            Some(t(12))
+        );
+        // A different plan starts unshown.
+        let other = record_apply_plan(&again, &apply_plan_fact(8, FP_A, false)).expect("recorded");
+        assert_eq!(other.apply_plan.as_ref().and_then(|f| f.shown_at), None);
     }
 }

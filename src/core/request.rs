@@ -355,6 +355,59 @@ pub struct PlanSummaryFacts {
     pub extra: Extra,
 }
 
+/// What a failed apply run's artifact (`tfpilot-apply-plan`) said about the plan the
+/// apply made at the merge commit (`applyPlan`), read once per run attempt.
+///
+/// When `matched` is false the apply refused because the plan changed since review;
+/// the sticky comment then shows this plan beside the reviewed one, and once it was
+/// shown (`shownAt`) the next `/tfpilot apply` expects this plan's fingerprint.
+/// Bounded like [`PlanSummaryFacts`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyPlanFacts {
+    /// The apply run the artifact came from.
+    pub run_id: u64,
+    /// That run's attempt (a re-run uploads a new artifact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_attempt: Option<u32>,
+    /// When tfpilot read the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<DateTime<Utc>>,
+    /// The fingerprint the apply was dispatched with (`expected_fingerprint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// The fingerprint of the plan made at apply time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+    /// False when the apply refused because the plan changed since review; `None`
+    /// when the artifact could not tell (the run failed before planning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched: Option<bool>,
+    /// The plan at apply time, when `plan.json` could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<PlanSummary>,
+    /// Listed changes left out of `summary` to keep the document small.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted_changes: usize,
+    /// Why there is no summary (no artifact, unreadable `plan.json`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
+    /// When a sticky comment showing this plan was on the PR (set by tfpilot after
+    /// sending it); only a shown plan is ever applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shown_at: Option<DateTime<Utc>>,
+    /// Fields tfpilot does not model.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ApplyPlanFacts {
+    /// True when the apply refused because the plan changed since review.
+    pub fn plan_changed(&self) -> bool {
+        self.matched == Some(false)
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
@@ -453,6 +506,9 @@ pub struct Request {
     /// What the latest plan run's artifact said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_summary: Option<PlanSummaryFacts>,
+    /// What the latest failed apply run's artifact said about the plan at apply time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_plan: Option<ApplyPlanFacts>,
     /// History, newest last, at most [`TIMELINE_LIMIT`] entries.
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
@@ -503,6 +559,7 @@ impl Request {
             drift: None,
             sticky: None,
             plan_summary: None,
+            apply_plan: None,
             timeline: Vec::new(),
             plan_run: None,
             apply_run: None,
@@ -792,5 +849,28 @@ mod tests {
         assert!(!with("success").failed());
         assert!(!with("skipped").failed());
         assert!(with("success").succeeded());
+    }
+
+    #[test]
+    fn the_plan_at_apply_time_round_trips_and_old_documents_lack_it() {
+        assert!(seed().apply_plan.is_none(), "a document without it parses");
+        let doc = serde_json::json!({
+            "id": "req_dev_s3_tgqpp8",
+            "applyPlan": {
+                "runId": 5,
+                "runAttempt": 1,
+                "expected": "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                "fingerprint": "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+                "matched": false,
+                "shownAt": "2026-03-01T12:00:00Z",
+                "laterField": 1
+            }
+        });
+        let r: Request = serde_json::from_value(doc.clone()).expect("parses");
+        let fact = r.apply_plan.as_ref().expect("read");
+        assert!(fact.plan_changed());
+        assert!(fact.shown_at.is_some());
+        let back = serde_json::to_value(&r).expect("json");
+        assert_eq!(back["applyPlan"], doc["applyPlan"]);
     }
 }

@@ -7,7 +7,8 @@
 //! 2. destroy succeeded → `destroyed`
 //! 3. destroy in progress and not stale → `destroying`
 //! 4. destroy triggered more than [`DESTROY_STALE_MINUTES`] ago with no conclusion → `failed` (destroy_stale)
-//! 5. apply failed → `failed` (apply_failed)
+//! 5. apply failed → `failed` (plan_changed when its artifact says the plan at apply
+//!    time differs from the reviewed one, else apply_failed)
 //! 6. plan failed → `failed` (plan_failed)
 //! 7. apply or destroy waiting on the environment lock → `queued` (tfpilot's addition)
 //! 8. apply in progress → `applying`
@@ -27,7 +28,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Serialize, Serializer};
 
-use crate::core::request::{Request, WorkflowKind};
+use crate::core::request::{ApplyPlanFacts, Request, WorkflowKind};
 
 /// Minutes after a destroy dispatch without a conclusion before it counts as failed.
 pub const DESTROY_STALE_MINUTES: i64 = 15;
@@ -41,6 +42,8 @@ pub enum FailureCause {
     DestroyStale,
     /// The apply run concluded with a failure.
     ApplyFailed,
+    /// The apply run refused: the plan at apply time is not the one reviewed.
+    PlanChanged,
     /// The plan run concluded with a failure.
     PlanFailed,
 }
@@ -52,6 +55,7 @@ impl FailureCause {
             FailureCause::DestroyFailed => "destroy_failed",
             FailureCause::DestroyStale => "destroy_stale",
             FailureCause::ApplyFailed => "apply_failed",
+            FailureCause::PlanChanged => "plan_changed",
             FailureCause::PlanFailed => "plan_failed",
         }
     }
@@ -152,6 +156,18 @@ pub fn is_plan_stale(req: &Request) -> bool {
     matches!((plan, head), (Some(p), Some(h)) if p != h)
 }
 
+/// The plan change the tracked apply run refused on: its failure's artifact said the
+/// plan at apply time differs from the one it was dispatched with.
+pub fn plan_change(req: &Request) -> Option<&ApplyPlanFacts> {
+    let run = req.run(WorkflowKind::Apply)?;
+    if !run.failed() {
+        return None;
+    }
+    req.apply_plan.as_ref().filter(|p| {
+        p.plan_changed() && Some(p.run_id) == run.run_id && p.run_attempt == run.run_attempt
+    })
+}
+
 /// Why the request is failed at `now`, if it is.
 pub fn failure_cause(req: &Request, now: DateTime<Utc>) -> Option<FailureCause> {
     derive_status(req, now).failure_cause()
@@ -177,6 +193,9 @@ pub fn derive_status(req: &Request, now: DateTime<Utc>) -> Status {
         return Status::Failed(FailureCause::DestroyStale);
     }
     if apply.is_some_and(|r| r.failed()) {
+        if plan_change(req).is_some() {
+            return Status::Failed(FailureCause::PlanChanged);
+        }
         return Status::Failed(FailureCause::ApplyFailed);
     }
     if plan.is_some_and(|r| r.failed()) {
@@ -595,5 +614,50 @@ mod tests {
         assert_eq!(FailureCause::DestroyFailed.as_str(), "destroy_failed");
         assert_eq!(FailureCause::ApplyFailed.as_str(), "apply_failed");
         assert_eq!(FailureCause::PlanFailed.as_str(), "plan_failed");
+        assert_eq!(FailureCause::PlanChanged.as_str(), "plan_changed");
+    }
+
+    fn apply_plan(run_id: u64, matched: Option<bool>) -> ApplyPlanFacts {
+        ApplyPlanFacts {
+            run_id,
+            run_attempt: None,
+            read_at: None,
+            expected: None,
+            fingerprint: None,
+            matched,
+            summary: None,
+            omitted_changes: 0,
+            unreadable: None,
+            shown_at: None,
+            extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_apply_refused_on_a_changed_plan_says_so() {
+        let mut r = with(empty(), Apply, done("failure"));
+        r.apply_plan = Some(apply_plan(1, Some(false)));
+        assert_eq!(
+            derive_status(&r, now()),
+            Status::Failed(FailureCause::PlanChanged)
+        );
+        assert!(plan_change(&r).is_some());
+        // The apply failed for another reason: the plan it made was the expected one.
+        r.apply_plan = Some(apply_plan(1, Some(true)));
+        assert_eq!(
+            derive_status(&r, now()),
+            Status::Failed(FailureCause::ApplyFailed)
+        );
+        // The fact is about an earlier apply run: the tracked one failed otherwise.
+        r.apply_plan = Some(apply_plan(9, Some(false)));
+        assert_eq!(
+            derive_status(&r, now()),
+            Status::Failed(FailureCause::ApplyFailed)
+        );
+        // A new apply is running: the old refusal no longer decides the status.
+        let mut running = with(empty(), Apply, run("in_progress", None));
+        running.apply_plan = Some(apply_plan(1, Some(false)));
+        assert_eq!(derive_status(&running, now()), Status::Applying);
+        assert!(plan_change(&running).is_none());
     }
 }

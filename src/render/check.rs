@@ -229,7 +229,8 @@ fn pr_open(request: &Request) -> bool {
 ///   merged yet (request created, planning without a run, plan ready, approved,
 ///   plan failed).
 /// - Apply: merged with a successful plan of the latest head, and not applied yet
-///   (merged, or apply failed to retry).
+///   (merged, or apply failed to retry, or refused on a changed plan: pressing it
+///   then applies the plan at apply time shown in the comment, like the command).
 /// - Sync: a run is in flight (its event may have been lost) or the destroy is stale.
 pub fn allowed_actions(status: Status, request: &Request) -> Vec<CheckActionId> {
     let run_active = |k| request.run(k).is_some_and(|r| r.is_active());
@@ -248,7 +249,9 @@ pub fn allowed_actions(status: Status, request: &Request) -> Vec<CheckActionId> 
         .is_some_and(|r| r.succeeded());
     let apply = matches!(
         status,
-        Status::Merged | Status::Failed(FailureCause::ApplyFailed)
+        Status::Merged
+            | Status::Failed(FailureCause::ApplyFailed)
+            | Status::Failed(FailureCause::PlanChanged)
     ) && request.is_merged()
         && plan_ok
         && !is_plan_stale(request);

@@ -2,7 +2,7 @@
 
 use crate::core::command::{PREFIX, Verb};
 use crate::core::request::{Request, WorkflowKind};
-use crate::core::status::{FailureCause, Status, is_plan_stale};
+use crate::core::status::{FailureCause, Status, is_plan_stale, plan_change};
 
 use super::md::{clip, code};
 use super::view::EnvPolicy;
@@ -23,6 +23,9 @@ pub fn headline(status: Status) -> &'static str {
         Status::Destroyed => "🪦 Destroyed",
         Status::Failed(FailureCause::PlanFailed) => "❌ Plan failed",
         Status::Failed(FailureCause::ApplyFailed) => "❌ Apply failed",
+        Status::Failed(FailureCause::PlanChanged) => {
+            "⚠️ Apply refused: the plan changed since review"
+        }
         Status::Failed(FailureCause::DestroyFailed) => "❌ Destroy failed",
         Status::Failed(FailureCause::DestroyStale) => {
             "⚠️ Destroy stale: no result after 15 minutes"
@@ -178,6 +181,20 @@ pub fn next_step(status: Status, request: &Request, policy: &EnvPolicy) -> Strin
         Status::Failed(FailureCause::ApplyFailed) => format!(
             "Read the apply run's log (linked below), then comment {apply_cmd} to try again."
         ),
+        Status::Failed(FailureCause::PlanChanged) => {
+            if plan_change(request).is_some_and(|f| f.summary.is_none()) {
+                "The plan at apply time could not be read, so it cannot be reviewed or applied: \
+                 read the apply run's log (linked below) and open a new request to plan the \
+                 change again."
+                    .to_string()
+            } else {
+                format!(
+                    "Compare the reviewed plan with the plan at apply time below. To apply the \
+                     plan at apply time, exactly as shown here, comment {apply_cmd}; to apply \
+                     nothing, leave it and open a new request for what is wanted."
+                )
+            }
+        }
         Status::Failed(FailureCause::DestroyFailed) => format!(
             "Read the destroy run's log (linked below), then comment {} to try again.",
             destroy_command(request, policy)
@@ -198,6 +215,12 @@ pub fn reason(status: Status, request: &Request) -> Option<String> {
                 t.format("%Y-%m-%d %H:%M UTC")
             )
         }),
+        Status::Failed(FailureCause::PlanChanged) => Some(
+            "The apply run planned again at the merge commit and got another plan than the one \
+             reviewed on this pull request (another change reached the default branch, or the \
+             infrastructure changed), so it applied nothing."
+                .to_string(),
+        ),
         _ => None,
     }
 }

@@ -16,6 +16,7 @@ pub mod check;
 pub mod headline;
 pub mod md;
 pub mod plan;
+pub mod plan_change;
 pub mod sticky;
 pub mod view;
 

@@ -11,12 +11,13 @@ use crate::core::command::Verb;
 use crate::core::cost::{Amount, CostEstimate, Direction};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::plan::PlanSummary;
-use crate::core::request::{Request, RunFacts, RunStatus, WorkflowKind};
+use crate::core::request::{ApplyPlanFacts, Request, RunFacts, RunStatus, WorkflowKind};
 use crate::core::status::{Status, derive_status, is_plan_stale};
 
 use super::headline::{command, headline, next_step, reason};
 use super::md::{chars, clip, code, code_cell, link, short_sha, text, thousands};
 use super::plan;
+use super::plan_change;
 use super::view::{EnvPolicy, LockView};
 use super::{COMMENT_LIMIT, marker};
 
@@ -135,7 +136,35 @@ fn head_section(input: &StickyInput<'_>, status: Status) -> String {
     for (label, value) in facts(input, status) {
         out.push_str(&format!("- **{label}:** {value}\n"));
     }
+    if let Some(fact) = shown_apply_plan(input) {
+        let plan_url = run_url(request, WorkflowKind::Plan, input.repo_url);
+        let apply_url =
+            if request.run(WorkflowKind::Apply).and_then(|r| r.run_id) == Some(fact.run_id) {
+                run_url(request, WorkflowKind::Apply, input.repo_url)
+            } else {
+                input
+                    .repo_url
+                    .map(|r| format!("{}/actions/runs/{}", r.trim_end_matches('/'), fact.run_id))
+            };
+        out.push_str(&plan_change::section(
+            fact,
+            shown_plan(input),
+            input.fingerprint,
+            status,
+            plan_change::RunLinks {
+                plan_run: request.run(WorkflowKind::Plan).and_then(|r| r.run_id),
+                plan_url,
+                apply_url,
+            },
+        ));
+    }
     out
+}
+
+/// The plan at apply time the comment shows beside the reviewed plan, if any (see
+/// [`plan_change::shown_apply_plan`]).
+pub fn shown_apply_plan<'a>(input: &StickyInput<'a>) -> Option<&'a ApplyPlanFacts> {
+    plan_change::shown_apply_plan(input.request, input.fingerprint)
 }
 
 /// The fact lines, label and Markdown value.

@@ -2,13 +2,14 @@
 //! commands: who asked, where, may they, may the request, then act and answer.
 //!
 //! Order for each command: authorization (the environment's rule at the default
-//! branch, looked up through the API), then the lifecycle gate on the stored facts,
-//! then the action. Every accepted comment gets exactly one reaction (🚀 when a
+//! branch, looked up through the API), then the lifecycle gate on the stored facts
+//! (for apply, with the PR's reviews re-read from the API first), then the action. Every accepted comment gets exactly one reaction (🚀 when a
 //! command dispatched a workflow, 👀 otherwise) and refusals, `status`, `help`,
 //! `sync` and `unlock` one reply comment. Reactions, replies and dispatches each carry
 //! a once-key derived from the delivery id, so a redelivered or duplicated delivery,
 //! even processed concurrently by two replicas, never acts twice.
 
+pub mod fresh;
 pub mod replies;
 
 use crate::config::repo::{Action, EnvironmentConfig};
@@ -428,6 +429,10 @@ async fn run_command(
             })
         }
         CommandAction::Apply => {
+            // Approvals as GitHub has them now: a lost review event or an approval
+            // dismissed after the merge must not decide what gets applied.
+            let request =
+                Box::pin(fresh::with_fresh_reviews(svc, &ctx.repo, request.clone())).await?;
             if let Err(b) = gates::apply_gate(&request, now, &rule) {
                 return refuse(b);
             }

@@ -24,6 +24,7 @@ mod comment;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use crate::core::patch::{mark_apply_plan_shown, record_apply_plan};
 use crate::core::request::{PlanSummaryFacts, Request, StickyFacts, WorkflowKind};
 use crate::github::Repo;
 use crate::render::{EnvPolicy, LockView, StickyInput};
@@ -46,6 +47,8 @@ pub struct EffectsReport {
     pub passes: usize,
     /// True when a plan artifact was read and its summary stored.
     pub plan_read: bool,
+    /// True when a failed apply's artifact was read and its plan stored.
+    pub apply_plan_read: bool,
     /// What happened to the sticky comment in the last pass.
     pub comment: Option<CommentSent>,
     /// What happened to `tfpilot/plan` in the last pass.
@@ -149,6 +152,10 @@ pub async fn sync_effects(svc: &Service, request_id: &str) -> Result<EffectsRepo
             report.plan_read = true;
             doc = read;
         }
+        if let Some(read) = read_apply_plan_if_new(svc, &repo, &doc).await? {
+            report.apply_plan_read = true;
+            doc = read;
+        }
         let Some((pass, failed)) = render_and_send(svc, &repo, &doc).await? else {
             return Ok(report);
         };
@@ -157,11 +164,17 @@ pub async fn sync_effects(svc: &Service, request_id: &str) -> Result<EffectsRepo
         report.lifecycle_check = pass.lifecycle_check.clone();
         let rendered = doc.version;
         let mut moved_on = false;
+        let now = svc.now();
         let stored = svc
             .requests
             .update(request_id, |current| {
                 moved_on = current.version != rendered;
-                record_sent(current, rendered, &pass)
+                let sent = record_sent(current, rendered, &pass);
+                let base = sent.as_ref().unwrap_or(current);
+                match &pass.apply_plan_shown {
+                    Some((run_id, fp)) => mark_apply_plan_shown(base, *run_id, fp, now).or(sent),
+                    None => sent,
+                }
             })
             .await;
         match stored {
@@ -186,6 +199,8 @@ struct Pass {
     comment: CommentSent,
     plan_check: Option<CheckSent>,
     lifecycle_check: Option<CheckSent>,
+    /// The plan at apply time the comment now on the PR shows: (apply run, fingerprint).
+    apply_plan_shown: Option<(u64, String)>,
 }
 
 /// The request with the pass recorded in `sticky`, or `None` when that changes nothing.
@@ -285,6 +300,73 @@ async fn read_plan_if_new(
         readable = facts.unreadable.is_none(),
         version = updated.request.version,
         "plan summary stored"
+    );
+    Ok(Some(updated.request))
+}
+
+/// The failed apply run whose artifact has not been read yet, if any.
+fn unread_apply(doc: &Request) -> Option<(u64, &crate::core::request::RunFacts)> {
+    let run = doc.run(WorkflowKind::Apply)?;
+    let run_id = run.run_id?;
+    if !run.failed() {
+        return None;
+    }
+    let read = doc
+        .apply_plan
+        .as_ref()
+        .is_some_and(|p| p.run_id == run_id && p.run_attempt == run.run_attempt);
+    (!read).then_some((run_id, run))
+}
+
+/// Reads a failed apply run's artifact once per attempt: when the apply refused
+/// because the plan changed since review, the plan at apply time is stored so the
+/// comment shows it. Returns the stored document, or `None` when there was nothing
+/// to read (or GitHub failed for now: a later pass reads again).
+async fn read_apply_plan_if_new(
+    svc: &Service,
+    repo: &Repo,
+    doc: &Request,
+) -> Result<Option<Request>, ServiceError> {
+    let Some((run_id, run)) = unread_apply(doc) else {
+        return Ok(None);
+    };
+    // The facts have not changed since the dispatch (this read is the first thing
+    // after the run failed), so this is the fingerprint it was dispatched with.
+    let expected = crate::core::gates::apply_fingerprint(doc).ok().flatten();
+    let facts = match plan_artifact::read_apply_run(
+        &*svc.github,
+        repo,
+        &doc.id,
+        run,
+        run_id,
+        expected,
+        svc.now(),
+    )
+    .await
+    {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(request_id = %doc.id, run_id, error = %e, "apply artifact not read; will try again");
+            return Ok(None);
+        }
+    };
+    let updated = match svc
+        .requests
+        .update(&doc.id, |current| record_apply_plan(current, &facts))
+        .await
+    {
+        Ok(u) => u,
+        Err(StoreError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(
+        event = "request.apply_plan",
+        request_id = %doc.id,
+        run_id,
+        plan_changed = facts.plan_changed(),
+        readable = facts.unreadable.is_none(),
+        version = updated.request.version,
+        "apply-time plan stored"
     );
     Ok(Some(updated.request))
 }
@@ -396,10 +478,16 @@ async fn render_and_send(
         repo_url: url.as_deref(),
     };
     let comment = comment::send(svc, repo, doc, pr.number, &input).await?;
+    // The comment on GitHub now holds this body (sent, or unchanged from the last one
+    // sent), so what it shows of the plan at apply time has been shown.
+    let apply_plan_shown = crate::render::sticky::shown_apply_plan(&input)
+        .filter(|f| f.summary.is_some())
+        .and_then(|f| Some((f.run_id, f.fingerprint.as_ref()?.as_str().to_string())));
     let mut pass = Pass {
         comment,
         plan_check: None,
         lifecycle_check: None,
+        apply_plan_shown,
     };
     let Some(head) = pr.head_sha.as_deref() else {
         return Ok(Some((pass, None)));
@@ -439,6 +527,7 @@ mod tests {
             },
             plan_check: Some(CheckSent::Unchanged),
             lifecycle_check: None,
+            apply_plan_shown: None,
         }
     }
 
@@ -464,6 +553,7 @@ mod tests {
             comment: CommentSent::Unchanged,
             plan_check: Some(CheckSent::Unchanged),
             lifecycle_check: Some(CheckSent::Unchanged),
+            apply_plan_shown: None,
         };
         assert!(record_sent(&request(4), 4, &pass).is_none());
         // Nor does one that sent what is already recorded.

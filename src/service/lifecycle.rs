@@ -236,9 +236,17 @@ async fn run_kind(
             .clone()
             .ok_or(ServiceError::Incomplete("the merge commit"))?;
         extra.push((inputs::COMMIT_SHA, sha));
-        // Without a read plan artifact the workflow skips the fingerprint check: an
-        // empty input means "unknown", never "any plan".
-        let fingerprint = gates::planned_fingerprint(request).unwrap_or_default();
+        // The newest plan shown on the PR: the reviewed one, or the plan at apply time
+        // a refused apply found and the comment showed since. The gates refused before
+        // a plan change nobody saw; should one slip in between (a queued apply), the
+        // reviewed plan is expected: the workflow then refuses rather than apply it.
+        // An empty input (no plan artifact was read) fails the workflow's input check.
+        let fingerprint = gates::apply_fingerprint(request)
+            .unwrap_or_else(|blocked| {
+                tracing::warn!(request_id = %request.id, reason = ?blocked, "apply dispatched with the reviewed fingerprint");
+                gates::planned_fingerprint(request)
+            })
+            .unwrap_or_default();
         if fingerprint.is_empty() {
             tracing::warn!(request_id = %request.id, "apply without an expected fingerprint (plan artifact not read)");
         }

@@ -16,7 +16,7 @@ use crate::core::contract::{self, files};
 use crate::core::cost::CostEstimate;
 use crate::core::fingerprint::{Fingerprint, fingerprint};
 use crate::core::plan::{ChangeAction, Plan, PlanError, PlanSummary};
-use crate::core::request::{Extra, PlanSummaryFacts, RunFacts};
+use crate::core::request::{ApplyPlanFacts, Extra, PlanSummaryFacts, RunFacts};
 use crate::github::{GitHub, GitHubError, Repo};
 
 /// Most changes kept in a stored summary; the comment shows fewer than this anyway
@@ -235,6 +235,113 @@ pub async fn read_plan_run(
     Ok(facts)
 }
 
+/// Downloads and reads the artifact of failed apply run `run` (`tfpilot-apply-plan`):
+/// whether the plan at apply time matched the expected fingerprint, and that plan.
+///
+/// `fingerprint.json` says whether it matched; without it (the step failed before
+/// writing it) the plan's fingerprint is computed from `plan.json` and compared with
+/// `expected` (what the apply was dispatched with). The fingerprint stored is always
+/// the one of the `plan.json` shown, so the plan applied next is the plan people saw.
+/// `Err` only for a transient GitHub failure.
+pub async fn read_apply_run(
+    github: &dyn GitHub,
+    repo: &Repo,
+    request_id: &str,
+    run: &RunFacts,
+    run_id: u64,
+    expected: Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<ApplyPlanFacts, GitHubError> {
+    let mut facts = ApplyPlanFacts {
+        run_id,
+        run_attempt: run.run_attempt,
+        read_at: Some(now),
+        expected,
+        fingerprint: None,
+        matched: None,
+        summary: None,
+        omitted_changes: 0,
+        unreadable: None,
+        shown_at: None,
+        extra: Extra::new(),
+    };
+    let name = contract::APPLY.artifact.name;
+    let bytes = match download_artifact_zip(github, repo, run_id, name).await {
+        Ok(b) => b,
+        Err(DownloadError::Transient(e)) => return Err(e),
+        Err(e) => {
+            let why = match e {
+                DownloadError::Missing => format!("the apply run uploaded no `{name}` artifact"),
+                DownloadError::Expired => "the apply artifact has expired".to_string(),
+                DownloadError::TooLarge => ArtifactError::TooLarge(name.to_string()).to_string(),
+                DownloadError::Failed(m) => ArtifactError::NotAZip(m).to_string(),
+                // Returned above; kept as the error's text rather than a panic.
+                DownloadError::Transient(g) => g.to_string(),
+            };
+            facts.unreadable = Some(why);
+            return Ok(facts);
+        }
+    };
+    apply_files(&mut facts, &bytes, request_id);
+    Ok(facts)
+}
+
+/// Fills `facts` from an apply artifact's zip (see [`read_apply_run`]).
+pub fn apply_files(facts: &mut ApplyPlanFacts, zip: &[u8], request_id: &str) {
+    let found = match read_zip_files(zip, &[files::PLAN_JSON, files::FINGERPRINT_JSON]) {
+        Ok(f) => f,
+        Err(ZipReadError::Unreadable(m)) => {
+            facts.unreadable = Some(ArtifactError::NotAZip(m).to_string());
+            return;
+        }
+        Err(ZipReadError::TooLarge(n)) => {
+            facts.unreadable = Some(ArtifactError::TooLarge(n).to_string());
+            return;
+        }
+    };
+    let mut found = found.into_iter();
+    let plan_json = found.next().flatten();
+    let reported: Option<contract::ApplyFingerprint> = found
+        .next()
+        .flatten()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(r) = &reported {
+        facts.matched = Some(r.matched);
+        if facts.expected.is_none() {
+            facts.expected = Some(r.expected.clone());
+        }
+        facts.fingerprint = Fingerprint::parse(&r.actual).ok();
+    }
+    let read = read_files(
+        &ArtifactFiles {
+            plan_json,
+            infracost_json: None,
+        },
+        request_id,
+    );
+    match read.plan {
+        Ok((summary, omitted, fp)) => {
+            if let Some(r) = &reported
+                && r.actual != fp.as_str()
+            {
+                // Only if the script and tfpilot disagree; the plan shown wins.
+                tracing::warn!(
+                    request_id,
+                    run_id = facts.run_id,
+                    "fingerprint.json disagrees with plan.json"
+                );
+            }
+            if facts.matched.is_none() {
+                facts.matched = facts.expected.as_deref().map(|e| e == fp.as_str());
+            }
+            facts.fingerprint = Some(fp);
+            facts.summary = Some(summary);
+            facts.omitted_changes = omitted;
+        }
+        Err(e) => facts.unreadable = Some(e.to_string()),
+    }
+}
+
 enum Fetch {
     GitHub(GitHubError),
     Artifact(ArtifactError),
@@ -402,5 +509,71 @@ mod tests {
         let cost = read.cost.expect("cost read");
         assert_eq!(cost.currency, "USD");
         assert!(cost.delta.is_some());
+    }
+
+    fn apply_facts(expected: Option<&str>) -> ApplyPlanFacts {
+        ApplyPlanFacts {
+            run_id: 9,
+            run_attempt: Some(1),
+            read_at: None,
+            expected: expected.map(str::to_string),
+            fingerprint: None,
+            matched: None,
+            summary: None,
+            omitted_changes: 0,
+            unreadable: None,
+            shown_at: None,
+            extra: Extra::new(),
+        }
+    }
+
+    fn fingerprint_of(plan: &str) -> String {
+        let module = contract::target_module(ID);
+        fingerprint(&Plan::from_json(plan).expect("plan"), Some(&module))
+            .as_str()
+            .to_string()
+    }
+
+    #[test]
+    fn an_apply_artifact_says_whether_the_plan_changed() {
+        let plan = plan_json(3);
+        let actual = fingerprint_of(&plan);
+        let reviewed = fingerprint_of(&plan_json(2));
+        let report = format!(r#"{{"expected":"{reviewed}","actual":"{actual}","matched":false}}"#);
+        let zip = zip_of(&[
+            ("plan.json", plan.as_bytes()),
+            ("plan.txt", b"Plan: 3 to add"),
+            ("fingerprint.json", report.as_bytes()),
+        ]);
+        let mut facts = apply_facts(None);
+        apply_files(&mut facts, &zip, ID);
+        assert!(facts.plan_changed());
+        assert_eq!(facts.expected.as_deref(), Some(reviewed.as_str()));
+        assert_eq!(
+            facts.fingerprint.as_ref().map(|f| f.as_str()),
+            Some(actual.as_str())
+        );
+        assert_eq!(facts.summary.as_ref().map(|s| s.plan_line.add), Some(3));
+        assert!(facts.unreadable.is_none());
+    }
+
+    #[test]
+    fn without_fingerprint_json_the_plan_is_compared_with_the_expected_fingerprint() {
+        let plan = plan_json(3);
+        let zip = zip_of(&[("plan.json", plan.as_bytes())]);
+        let reviewed = fingerprint_of(&plan_json(2));
+        let mut changed = apply_facts(Some(&reviewed));
+        apply_files(&mut changed, &zip, ID);
+        assert_eq!(changed.matched, Some(false));
+        let same = fingerprint_of(&plan);
+        let mut unchanged = apply_facts(Some(&same));
+        apply_files(&mut unchanged, &zip, ID);
+        assert_eq!(unchanged.matched, Some(true));
+        // Nothing readable: nothing is claimed about the plan.
+        let mut nothing = apply_facts(Some(&same));
+        apply_files(&mut nothing, &zip_of(&[("apply.txt", b"x")]), ID);
+        assert_eq!(nothing.matched, None);
+        assert!(nothing.fingerprint.is_none());
+        assert!(nothing.unreadable.is_some());
     }
 }

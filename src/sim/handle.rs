@@ -352,13 +352,38 @@ impl Simulator {
         self.add_script(repo, workflow, None, f);
     }
 
+    /// Like [`Self::script_workflow_with`], and `f` sees the repository's files under
+    /// the path prefixes `reads` at the run's commit in [`super::RunInfo::files`] (a run
+    /// that plans from the code it runs on).
+    pub fn script_workflow_reading(&self, repo: &str, workflow: &str, reads: &[&str], f: ScriptFn) {
+        self.add_rule(
+            repo,
+            workflow,
+            None,
+            f,
+            reads.iter().map(|r| r.to_string()).collect(),
+        );
+    }
+
     fn add_script(&self, repo: &str, workflow: &str, request_id: Option<String>, script: ScriptFn) {
+        self.add_rule(repo, workflow, request_id, script, Vec::new());
+    }
+
+    fn add_rule(
+        &self,
+        repo: &str,
+        workflow: &str,
+        request_id: Option<String>,
+        script: ScriptFn,
+        reads: Vec<String>,
+    ) {
         let (o, n) = repo.split_once('/').unwrap_or((repo, ""));
         self.shared.world().scripts.push(ScriptRule {
             repo: repo_key(o, n),
             workflow: workflow.to_string(),
             request_id,
             script,
+            reads,
         });
     }
 

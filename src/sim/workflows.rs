@@ -131,6 +131,11 @@ pub struct RunInfo {
     pub head_sha: String,
     /// Branch the run runs on.
     pub head_branch: String,
+    /// Repository files at `head_sha` under the path prefixes the script asked to
+    /// read when it was registered ([`super::Simulator::script_workflow_reading`]);
+    /// empty for other scripts. A script runs while the simulator's state is locked,
+    /// so it reads files from here, never through a captured `Simulator`.
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 /// A function deciding a run's script from the run.
@@ -143,6 +148,8 @@ pub(crate) struct ScriptRule {
     pub workflow: String,
     pub request_id: Option<String>,
     pub script: ScriptFn,
+    /// Path prefixes whose files the script sees in [`RunInfo::files`].
+    pub reads: Vec<String>,
 }
 
 /// What tfpilot-relevant parts of a workflow file say.
@@ -454,6 +461,24 @@ impl World {
                 .filter(matches)
                 .find(|r| r.request_id.is_none())
         };
+        let Some(rule) = specific.or_else(general) else {
+            return Script::success();
+        };
+        let files = match self.git.files_at(&run.head_sha) {
+            Some(tree) if !rule.reads.is_empty() => tree
+                .keys()
+                .filter(|path| {
+                    rule.reads
+                        .iter()
+                        .any(|prefix| path.starts_with(prefix.as_str()))
+                })
+                .filter_map(|path| {
+                    let bytes = self.git.file_at(&run.head_sha, path)?;
+                    Some((path.clone(), bytes.to_vec()))
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        };
         let info = RunInfo {
             repo: self
                 .repo(owner, name)
@@ -465,11 +490,9 @@ impl World {
             inputs: run.inputs.clone(),
             head_sha: run.head_sha.clone(),
             head_branch: run.head_branch.clone(),
+            files,
         };
-        match specific.or_else(general) {
-            Some(rule) => (rule.script)(&info),
-            None => Script::success(),
-        }
+        (rule.script)(&info)
     }
 
     /// Advance a run one step (queued → in_progress → completed); returns its new status,

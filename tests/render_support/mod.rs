@@ -13,8 +13,8 @@ use tfpilot::core::plan::{
     ActionCounts, ChangeAction, PlanLine, PlanSummary, ReplaceOrder, ResourceChangeSummary,
 };
 use tfpilot::core::request::{
-    Approval, DriftFacts, Extra, PrFacts, QueueFact, Request, RunFacts, RunStatus, TimelineEntry,
-    WorkflowKind,
+    ApplyPlanFacts, Approval, DriftFacts, Extra, PrFacts, QueueFact, Request, RunFacts, RunStatus,
+    TimelineEntry, WorkflowKind,
 };
 use tfpilot::core::status::{FailureCause, Status, derive_status};
 use tfpilot::render::{EnvPolicy, LockView, StickyInput};
@@ -236,6 +236,62 @@ pub fn apply_failed() -> Request {
     r
 }
 
+/// The fingerprint of the plan an apply found at apply time in [`plan_changed`].
+pub const NEW_FINGERPRINT: &str =
+    "sha256:b7e1c2d3a4f5061728394a5b6c7d8e9f00112233445566778899aabbccddeeff";
+
+/// The plan at apply time in [`plan_changed`]: the reviewed bucket and ACL
+/// replacement, but the policy update gone and a public access block added.
+pub fn apply_time_plan() -> PlanSummary {
+    let m = format!("module.tfpilot_{ID}");
+    let mut acl = change(
+        &format!("{m}.aws_s3_bucket_acl.this"),
+        ChangeAction::Replace(ReplaceOrder::DeleteThenCreate),
+    );
+    acl.action_reason = Some("replace_because_cannot_update".into());
+    summary_of(
+        vec![
+            change(&format!("{m}.aws_s3_bucket.this"), ChangeAction::Create),
+            acl,
+            change(
+                &format!("{m}.aws_s3_bucket_public_access_block.this"),
+                ChangeAction::Create,
+            ),
+        ],
+        PlanLine {
+            import: 0,
+            add: 3,
+            change: 0,
+            destroy: 1,
+        },
+    )
+}
+
+/// The apply refused: the plan at apply time differs from the reviewed one.
+pub fn plan_changed() -> Request {
+    let mut r = apply_failed();
+    r.apply_plan = Some(ApplyPlanFacts {
+        run_id: 2002,
+        run_attempt: Some(1),
+        read_at: Some(t(26)),
+        expected: Some(FINGERPRINT.into()),
+        fingerprint: Some(Fingerprint::parse(NEW_FINGERPRINT).expect("valid")),
+        matched: Some(false),
+        summary: Some(apply_time_plan()),
+        omitted_changes: 0,
+        unreadable: None,
+        shown_at: None,
+        extra: Extra::new(),
+    });
+    note(
+        &mut r,
+        26,
+        "apply run 2002 refused: the plan changed since review (4f2a9c0d1e8b → b7e1c2d3a4f5)",
+        "tfpilot",
+    );
+    r
+}
+
 /// The destroy failed.
 pub fn destroy_failed() -> Request {
     let mut r = destroying();
@@ -302,6 +358,11 @@ pub fn cases() -> Vec<(&'static str, Request, Status)> {
             "failed_apply_failed",
             apply_failed(),
             Status::Failed(FailureCause::ApplyFailed),
+        ),
+        (
+            "failed_plan_changed",
+            plan_changed(),
+            Status::Failed(FailureCause::PlanChanged),
         ),
         (
             "failed_destroy_failed",

@@ -98,6 +98,17 @@ pub fn blocked(b: &Blocked, command: &CommandAction, request_id: &str) -> (Strin
             ),
             "Ask a reviewer to approve the pull request, then type `/tfpilot apply` again.".into(),
         ),
+        Blocked::PlanChangeNotShown => (
+            "the plan changed since review, and the plan made at apply time is not shown on the pull request yet; tfpilot applies only a plan people could see.".into(),
+            "Wait for tfpilot's status comment to show both plans (or type `/tfpilot sync`), read them, then type `/tfpilot apply` again.".into(),
+        ),
+        Blocked::PlanChangeUnreadable { reason } => (
+            format!(
+                "the plan changed since review, and the plan made at apply time could not be read ({}), so nobody could review it.",
+                reason.trim_end_matches('.')
+            ),
+            "See the apply run's log. Open a new request to plan and review the change again.".into(),
+        ),
         Blocked::AlreadyQueued => (
             "this request already waits for the environment lock.".into(),
             "It starts by itself when the environment is free; `/tfpilot status` shows its place.".into(),
@@ -237,6 +248,9 @@ pub fn status_reply(request: &Request, status: Status, lock: Option<&LockDoc>) -
         }
         Status::Failed(FailureCause::ApplyFailed) => {
             " The apply failed; see its run, then type `/tfpilot apply` to retry."
+        }
+        Status::Failed(FailureCause::PlanChanged) => {
+            " The apply refused: the plan changed since review. The status comment shows both plans; `/tfpilot apply` applies the plan shown there as the plan at apply time."
         }
         Status::Failed(FailureCause::PlanFailed) => {
             " The plan failed; see its run, fix the request and push."

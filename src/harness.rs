@@ -360,18 +360,17 @@ pub fn sample_plan(request_id: &str, action: &str) -> String {
     .to_string()
 }
 
-/// Scripts plan and apply to plan from the module's code at the run's commit (files
-/// under `module_dir`, e.g. `modules/s3-bucket/`), as Terraform would: a change of
-/// the module on the default branch after the merge changes the plan the apply makes.
+/// Scripts plan and apply to plan from the module's code (files under `module_dir`,
+/// e.g. `modules/s3-bucket/`) as Terraform would: the plan at the PR's head, the apply
+/// at the `commit_sha` it is dispatched with (the merge commit), which it checks out
+/// like the template does. So a module change that reached the default branch after
+/// the plan was reviewed and before the PR merged changes the plan the apply makes.
 ///
 /// The apply script does what `templates/workflows/tfpilot-apply.yml` does: it plans,
 /// computes the fingerprint with [`crate::core::fingerprint`], compares it with the
 /// `expected_fingerprint` input, and uploads `tfpilot-apply-plan` (`plan.json`,
 /// `plan.txt`, `fingerprint.json`); it succeeds (and adds `apply.txt`) only on a
-/// match, and fails without planning on a missing or malformed input. One difference:
-/// the template checks out the merge commit, this plans at the run's commit (the
-/// default branch's head when dispatched), which stands for a module the request
-/// reaches through a branch reference.
+/// match, and fails without planning on a missing or malformed input.
 pub fn script_module_workflows(sim: &Simulator, module_dir: &str) {
     let dir = module_dir.to_string();
     sim.script_workflow_reading(
@@ -392,9 +391,10 @@ pub fn script_module_workflows(sim: &Simulator, module_dir: &str) {
         ),
     );
     let dir = module_dir.to_string();
-    sim.script_workflow_reading(
+    sim.script_workflow_checking_out(
         INFRA_REPO,
         contract::APPLY.file,
+        inputs::COMMIT_SHA,
         &[module_dir],
         Arc::new(move |run: &RunInfo| apply_from_module(run, &dir)),
     );

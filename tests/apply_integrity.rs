@@ -1,5 +1,7 @@
 //! Apply exactly the plan people reviewed: through tfpilot's real router and the
-//! simulator, a shared module changes on the default branch between merge and apply,
+//! simulator, a shared module changes on the default branch after the plan was
+//! reviewed and before the PR merged, so the merge commit the apply checks out plans
+//! differently,
 //! the apply refuses ("the plan changed since review"), the PR comment shows both
 //! plans, and the next `/tfpilot apply` applies the newly shown plan, never one
 //! nobody saw. The fingerprint each apply was dispatched with is asserted.
@@ -197,8 +199,9 @@ fn short(fp: &str) -> &str {
 }
 
 /// Plans (reviewed: the sticky shows its fingerprint), approves and merges; returns
-/// (PR number, reviewed fingerprint).
-async fn reviewed_and_merged(h: &Harness, id: &str) -> (u64, String) {
+/// (PR number, reviewed fingerprint). With `module_moves`, the shared module changes
+/// on `main` after the review and before the merge (the base moved under the PR).
+async fn reviewed_and_merged(h: &Harness, id: &str, module_moves: bool) -> (u64, String) {
     let pr = open_request(h, id).await;
     say(h, pr, REQUESTER, "/tfpilot plan").await;
     h.run_workflows().await.expect("runs");
@@ -218,13 +221,16 @@ async fn reviewed_and_merged(h: &Harness, id: &str) -> (u64, String) {
     assert!(body.contains("Plan: 2 to add"), "{body}");
     h.sim.approve(INFRA_REPO, pr, REVIEWER).expect("approve");
     h.settle().await.expect("settle");
+    if module_moves {
+        module_changes_on_main(h).await;
+    }
     h.sim.merge_pull(INFRA_REPO, pr, MAINTAINER).expect("merge");
     h.settle().await.expect("settle");
     assert_eq!(status(h, id).await, Status::Merged);
     (pr, reviewed)
 }
 
-/// The shared module changes on the default branch after the merge.
+/// The shared module changes on the default branch (another PR merged meanwhile).
 async fn module_changes_on_main(h: &Harness) {
     h.sim
         .push(
@@ -242,8 +248,7 @@ async fn module_changes_on_main(h: &Harness) {
 async fn a_plan_changed_since_review_is_refused_shown_and_then_applied_as_shown() {
     let h = start().await;
     let id = "req_dev_s3-bucket_ab12cd";
-    let (pr, reviewed) = reviewed_and_merged(&h, id).await;
-    module_changes_on_main(&h).await;
+    let (pr, reviewed) = reviewed_and_merged(&h, id, true).await;
 
     // The first apply expects the reviewed plan, and refuses the one it finds; the
     // run's conclusion is delivered twice and read once.
@@ -344,8 +349,7 @@ async fn a_plan_changed_since_review_is_refused_shown_and_then_applied_as_shown(
 async fn a_plan_at_apply_time_is_never_applied_before_the_comment_shows_it() {
     let h = start().await;
     let id = "req_dev_s3-bucket_cd34ef";
-    let (pr, reviewed) = reviewed_and_merged(&h, id).await;
-    module_changes_on_main(&h).await;
+    let (pr, reviewed) = reviewed_and_merged(&h, id, true).await;
     say(&h, pr, MAINTAINER, "/tfpilot apply").await;
     // GitHub refuses every comment edit while the refused apply is read.
     h.sim.fail_calls(CallFault::new(
@@ -387,8 +391,7 @@ async fn a_plan_at_apply_time_is_never_applied_before_the_comment_shows_it() {
 async fn the_re_apply_counts_approvals_as_github_has_them_now() {
     let h = start().await;
     let id = "req_dev_s3-bucket_ef56ab";
-    let (pr, _) = reviewed_and_merged(&h, id).await;
-    module_changes_on_main(&h).await;
+    let (pr, _) = reviewed_and_merged(&h, id, true).await;
     say(&h, pr, MAINTAINER, "/tfpilot apply").await;
     h.run_workflows().await.expect("runs");
     assert_eq!(
@@ -429,7 +432,7 @@ async fn the_re_apply_counts_approvals_as_github_has_them_now() {
 async fn an_unchanged_module_applies_the_reviewed_plan_at_once() {
     let h = start().await;
     let id = "req_dev_s3-bucket_a1b2c3";
-    let (pr, reviewed) = reviewed_and_merged(&h, id).await;
+    let (pr, reviewed) = reviewed_and_merged(&h, id, false).await;
     say(&h, pr, MAINTAINER, "/tfpilot apply").await;
     h.run_workflows().await.expect("runs");
     assert_eq!(apply_fingerprints(&h), vec![reviewed]);

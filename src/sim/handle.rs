@@ -362,11 +362,33 @@ impl Simulator {
             None,
             f,
             reads.iter().map(|r| r.to_string()).collect(),
+            None,
+        );
+    }
+
+    /// Like [`Self::script_workflow_reading`], for a workflow that checks out the commit
+    /// its input `checkout_input` names (as tfpilot's apply checks out `commit_sha`):
+    /// `f` sees the files at that commit (at the run's head when the input is absent).
+    pub fn script_workflow_checking_out(
+        &self,
+        repo: &str,
+        workflow: &str,
+        checkout_input: &str,
+        reads: &[&str],
+        f: ScriptFn,
+    ) {
+        self.add_rule(
+            repo,
+            workflow,
+            None,
+            f,
+            reads.iter().map(|r| r.to_string()).collect(),
+            Some(checkout_input.to_string()),
         );
     }
 
     fn add_script(&self, repo: &str, workflow: &str, request_id: Option<String>, script: ScriptFn) {
-        self.add_rule(repo, workflow, request_id, script, Vec::new());
+        self.add_rule(repo, workflow, request_id, script, Vec::new(), None);
     }
 
     fn add_rule(
@@ -376,6 +398,7 @@ impl Simulator {
         request_id: Option<String>,
         script: ScriptFn,
         reads: Vec<String>,
+        checkout_input: Option<String>,
     ) {
         let (o, n) = repo.split_once('/').unwrap_or((repo, ""));
         self.shared.world().scripts.push(ScriptRule {
@@ -384,6 +407,7 @@ impl Simulator {
             request_id,
             script,
             reads,
+            checkout_input,
         });
     }
 

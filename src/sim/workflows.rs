@@ -131,8 +131,9 @@ pub struct RunInfo {
     pub head_sha: String,
     /// Branch the run runs on.
     pub head_branch: String,
-    /// Repository files at `head_sha` under the path prefixes the script asked to
-    /// read when it was registered ([`super::Simulator::script_workflow_reading`]);
+    /// Repository files under the path prefixes the script asked to read when it was
+    /// registered ([`super::Simulator::script_workflow_reading`]), at `head_sha` or at
+    /// the commit an input names (a workflow that checks out `inputs.<name>`);
     /// empty for other scripts. A script runs while the simulator's state is locked,
     /// so it reads files from here, never through a captured `Simulator`.
     pub files: BTreeMap<String, Vec<u8>>,
@@ -150,6 +151,8 @@ pub(crate) struct ScriptRule {
     pub script: ScriptFn,
     /// Path prefixes whose files the script sees in [`RunInfo::files`].
     pub reads: Vec<String>,
+    /// The input naming the commit the workflow checks out (`None`: the run's head).
+    pub checkout_input: Option<String>,
 }
 
 /// What tfpilot-relevant parts of a workflow file say.
@@ -464,7 +467,12 @@ impl World {
         let Some(rule) = specific.or_else(general) else {
             return Script::success();
         };
-        let files = match self.git.files_at(&run.head_sha) {
+        let commit = rule
+            .checkout_input
+            .as_ref()
+            .and_then(|input| run.inputs.get(input))
+            .unwrap_or(&run.head_sha);
+        let files = match self.git.files_at(commit) {
             Some(tree) if !rule.reads.is_empty() => tree
                 .keys()
                 .filter(|path| {
@@ -473,7 +481,7 @@ impl World {
                         .any(|prefix| path.starts_with(prefix.as_str()))
                 })
                 .filter_map(|path| {
-                    let bytes = self.git.file_at(&run.head_sha, path)?;
+                    let bytes = self.git.file_at(commit, path)?;
                     Some((path.clone(), bytes.to_vec()))
                 })
                 .collect(),

@@ -630,14 +630,30 @@ impl Request {
         self.github.get_or_insert_with(GithubFacts::default)
     }
 
-    /// Appends a timeline entry, dropping the oldest beyond [`TIMELINE_LIMIT`].
+    /// Appends a timeline entry, dropping entries beyond [`TIMELINE_LIMIT`]: the oldest
+    /// routine drift-run entry first (a drift check every hour adds several a day and
+    /// must not push the request's own history out), else the oldest entry.
     pub fn push_timeline(&mut self, entry: TimelineEntry) {
         self.timeline.push(entry);
-        if self.timeline.len() > TIMELINE_LIMIT {
-            let excess = self.timeline.len() - TIMELINE_LIMIT;
-            self.timeline.drain(..excess);
+        while self.timeline.len() > TIMELINE_LIMIT {
+            let newest = self.timeline.len() - 1;
+            let at = self.timeline[..newest]
+                .iter()
+                .position(is_drift_run_entry)
+                .unwrap_or(0);
+            self.timeline.remove(at);
         }
     }
+}
+
+/// A drift-plan run's own status entry (`drift_plan run 7: completed, success`, or its
+/// dispatch), as opposed to drift found or recovered, which stay.
+fn is_drift_run_entry(entry: &TimelineEntry) -> bool {
+    let kind = WorkflowKind::DriftPlan.as_str();
+    entry
+        .what
+        .strip_prefix(kind)
+        .is_some_and(|rest| rest.starts_with(" run ") || rest.starts_with(" dispatched"))
 }
 
 #[cfg(test)]
@@ -807,6 +823,48 @@ mod tests {
         assert!(v["planSummary"].get("omittedChanges").is_none());
         let back: Request = serde_json::from_value(v).expect("parses");
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn drift_checks_never_push_the_lifecycle_out_of_the_timeline() {
+        let id = RequestId::parse("req_dev_s3_tgqpp8").expect("valid");
+        let mut r = Request::new(&id);
+        let step = |what: String| TimelineEntry {
+            what,
+            ..TimelineEntry::default()
+        };
+        for what in [
+            "plan dispatched (run 1)",
+            "approved by @bob",
+            "apply run 3: completed, success",
+        ] {
+            r.push_timeline(step(what.to_string()));
+        }
+        // A month of hourly drift checks, one drift found on the way.
+        for i in 0..720 {
+            r.push_timeline(step(format!("drift_plan dispatched (run {i})")));
+            r.push_timeline(step(format!("drift_plan run {i}: completed, success")));
+            if i == 300 {
+                r.push_timeline(step(
+                    "drift detected: run 300 would change 1 resource".into(),
+                ));
+            }
+        }
+        assert_eq!(r.timeline.len(), TIMELINE_LIMIT);
+        let whats: Vec<&str> = r.timeline.iter().map(|e| e.what.as_str()).collect();
+        assert_eq!(
+            whats[..4],
+            [
+                "plan dispatched (run 1)",
+                "approved by @bob",
+                "apply run 3: completed, success",
+                "drift detected: run 300 would change 1 resource"
+            ]
+        );
+        assert_eq!(
+            whats.last(),
+            Some(&"drift_plan run 719: completed, success")
+        );
     }
 
     #[test]

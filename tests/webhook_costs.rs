@@ -309,3 +309,51 @@ async fn runs_named_by_their_nonce_are_not_indexed_and_branch_runs_are() {
         Some(ID)
     );
 }
+
+/// A run of a workflow that is not tfpilot's, as most runs in an organization are.
+fn unrelated_run() -> Value {
+    let mut v = plan_run(
+        6_000_001,
+        "completed",
+        "completed",
+        "Bump serde from 1.0.1 to 1.0.2",
+    );
+    v["workflow_run"]["name"] = json!("CI");
+    v["workflow_run"]["head_branch"] = json!("dependabot/cargo/serde");
+    v
+}
+
+#[tokio::test]
+async fn unrelated_runs_are_ignored_before_the_whole_payload_is_read_but_never_before_the_signature()
+ {
+    let (h, _pr) = with_pr(None).await;
+    let (outcome, ops, calls) = cost(&h, "unrelated", &unrelated_run()).await;
+    assert_eq!((outcome.as_str(), ops, calls), ("ignored", 0, 0));
+
+    // A wrong signature is refused first, whatever the payload says.
+    let body = serde_json::to_vec(&unrelated_run()).expect("json");
+    let req = HttpRequest::post("/webhooks/github")
+        .header("x-github-event", "workflow_run")
+        .header("x-github-delivery", "unrelated-forged")
+        .header("x-hub-signature-256", sign(b"not-the-secret", &body))
+        .body(Body::from(body))
+        .expect("request");
+    let resp = h.app.clone().oneshot(req).await.expect("answer");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    // A payload the full parser refuses is refused, not ignored.
+    let mut broken = unrelated_run();
+    broken.as_object_mut().expect("object").remove("repository");
+    let (code, _) = deliver(&h, "unrelated-broken", &broken).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+
+    // The peek decides as the handler does: a tfpilot run is still handled.
+    let run = 6_000_002;
+    let (outcome, _, _) = cost(
+        &h,
+        "related",
+        &plan_run(run, "requested", "queued", &nonce_title(run)),
+    )
+    .await;
+    assert_eq!(outcome, "processed");
+}

@@ -37,13 +37,22 @@ impl Resolution {
 /// The workflow kind of a run, or `None` when it is not a tfpilot workflow.
 pub fn kind_of(svc: &Service, e: &WorkflowRunEvent) -> Option<WorkflowKind> {
     let run = &e.workflow_run;
-    let name = run.name.as_deref().unwrap_or("");
-    let title = run.display_title.as_deref().unwrap_or("");
+    classify(
+        svc,
+        run.id,
+        run.name.as_deref().unwrap_or(""),
+        run.display_title.as_deref().unwrap_or(""),
+    )
+}
+
+/// [`kind_of`] from the run's id, workflow name and display title alone (what the
+/// webhook intake peeks at before parsing the whole payload).
+pub fn classify(svc: &Service, run_id: u64, name: &str, title: &str) -> Option<WorkflowKind> {
     let kind = classify_workflow(name, title);
     if kind.is_none() && svc.settings.debug_webhooks {
         tracing::info!(
             "event=webhook.workflow_run.unknown runId={} name={} displayTitle={}",
-            run.id,
+            run_id,
             name,
             title
         );

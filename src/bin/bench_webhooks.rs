@@ -56,10 +56,13 @@ use tfpilot::store::{FolderStore, Store, open_store};
 
 type BoxError = Box<dyn std::error::Error>;
 
-const USAGE: &str = "usage: bench_webhooks [--count N] [--concurrency N] [--store URL] [--probot DIR] [ignorable] [state] [roundtrip] [command]";
+const USAGE: &str = "usage: bench_webhooks [--count N] [--ignorable-count N] [--concurrency N] [--store URL] [--probot DIR] [ignorable] [state] [roundtrip] [command]";
 
 struct Args {
     count: usize,
+    /// Ignorable deliveries are answered so fast that `count` of them is over
+    /// in a few tens of milliseconds: too short to measure.
+    ignorable_count: usize,
     concurrency: usize,
     store: Option<String>,
     probot: Option<PathBuf>,
@@ -69,6 +72,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         count: 2000,
+        ignorable_count: 20_000,
         concurrency: 16,
         store: None,
         probot: None,
@@ -78,6 +82,12 @@ fn parse_args() -> Result<Args, String> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--count" => args.count = it.next().and_then(|v| v.parse().ok()).ok_or("--count N")?,
+            "--ignorable-count" => {
+                args.ignorable_count = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--ignorable-count N")?
+            }
             "--concurrency" => {
                 args.concurrency = it
                     .next()
@@ -195,6 +205,8 @@ struct Sample {
 /// Throughput and percentiles of one run.
 #[derive(Clone, Copy, Default)]
 struct Stats {
+    /// CPU time (user + system) of the server per delivery, in microseconds.
+    cpu_us: Option<f64>,
     n: usize,
     errors: usize,
     throughput: f64,
@@ -216,6 +228,7 @@ impl Sample {
                 * 1000.0
         };
         Stats {
+            cpu_us: None,
             n: self.latencies.len(),
             errors: self.errors,
             throughput: self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9),
@@ -372,10 +385,61 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn print_row(who: &str, scenario: &str, store: &str, s: &Stats) {
+    let cpu = s
+        .cpu_us
+        .map(|us| format!("  cpu={us:.0}us/d"))
+        .unwrap_or_default();
     println!(
-        "{who:<8} {scenario:<10} store={store:<7} n={:<6} errors={:<4} throughput={:>8.0}/s  p50={:>7.2}ms  p90={:>7.2}ms  p99={:>7.2}ms",
+        "{who:<8} {scenario:<10} store={store:<7} n={:<6} errors={:<4} throughput={:>8.0}/s  p50={:>7.2}ms  p90={:>7.2}ms  p99={:>7.2}ms{cpu}",
         s.n, s.errors, s.throughput, s.p50, s.p90, s.p99,
     );
+}
+
+/// The server's CPU time (user + system, in clock ticks of 10 ms): the
+/// threads named `comm` of process `pid`, or the whole process.
+fn cpu_ticks(pid: &str, comm: Option<&str>) -> Option<u64> {
+    let ticks = |stat: &str| -> Option<(String, u64)> {
+        let open = stat.find('(')?;
+        let close = stat.rfind(')')?;
+        let name = stat.get(open + 1..close)?.to_string();
+        let fields: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
+        // Fields 14 and 15 of proc(5), counted from the state (field 3).
+        let user: u64 = fields.get(11)?.parse().ok()?;
+        let system: u64 = fields.get(12)?.parse().ok()?;
+        Some((name, user + system))
+    };
+    match comm {
+        None => ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?).map(|t| t.1),
+        Some(comm) => {
+            let mut sum = 0;
+            for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+                let path = task.ok()?.path().join("stat");
+                if let Some((name, t)) = std::fs::read_to_string(path).ok().and_then(|s| ticks(&s))
+                    && name == comm
+                {
+                    sum += t;
+                }
+            }
+            Some(sum)
+        }
+    }
+}
+
+/// Runs `fire` and adds the server's CPU time per delivery.
+async fn measured(
+    target: &Target,
+    deliveries: &[Delivery],
+    concurrency: usize,
+    server: (&str, Option<&str>),
+) -> Stats {
+    let before = cpu_ticks(server.0, server.1);
+    let mut s = fire(target, deliveries, concurrency).await;
+    let after = cpu_ticks(server.0, server.1);
+    if let (Some(b), Some(a)) = (before, after) {
+        // Clock ticks are 10 ms (USER_HZ = 100 on Linux).
+        s.cpu_us = Some((a.saturating_sub(b) as f64 * 10_000.0) / s.n.max(1) as f64);
+    }
+    s
 }
 
 /// Counters read from tfpilot's `/metrics`.
@@ -685,11 +749,12 @@ fn ratio(a: f64, b: f64) -> String {
     }
 }
 
-/// tfpilot and the simulator run here, on two worker threads.
-fn app_runtime() -> std::io::Result<Runtime> {
+/// A multi-threaded runtime whose threads are named `name` (its CPU time is
+/// read per thread name).
+fn runtime(name: &str, workers: usize) -> std::io::Result<Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("tfpilot")
+        .worker_threads(workers)
+        .thread_name(name)
         // Debug builds of the handlers need more than tokio's default 2 MiB.
         .thread_stack_size(16 * 1024 * 1024)
         .enable_all()
@@ -698,13 +763,17 @@ fn app_runtime() -> std::io::Result<Runtime> {
 
 fn main() -> Result<(), BoxError> {
     let args = parse_args()?;
-    let app_rt = app_runtime()?;
+    // tfpilot's router and everything it calls (store, GitHub client) run on
+    // two threads of their own, as `tfpilot serve` does on a 2-core machine;
+    // the simulator answers on a third.
+    let app_rt = runtime("tfpilot", 2)?;
+    let sim_rt = runtime("simulator", 1)?;
     // The load generator: one thread of its own (this one), one runtime.
     let load_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let tmp = scratch_dir("tfpilot")?;
-    let (h, target, store_label) = app_rt.block_on(async {
+    let (h, store_label) = sim_rt.block_on(async {
         let (store, store_label): (Arc<dyn Store>, String) = match &args.store {
             Some(url) => (
                 open_store(url).await?,
@@ -717,17 +786,17 @@ fn main() -> Result<(), BoxError> {
             ..HarnessOptions::default()
         })
         .await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let target = Target {
-            addr: listener.local_addr()?,
-            path: "/webhooks/github".into(),
-        };
-        let app = h.app.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok::<_, BoxError>((h, target, store_label))
+        Ok::<_, BoxError>((h, store_label))
     })?;
+    let listener = app_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let target = Target {
+        addr: listener.local_addr()?,
+        path: "/webhooks/github".into(),
+    };
+    let app = h.app.clone();
+    app_rt.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
     let base = format!("http://{}", target.addr);
     let client = reqwest::Client::builder().build()?;
     let metrics = || load_rt.block_on(read_metrics(&client, &base));
@@ -741,7 +810,9 @@ fn main() -> Result<(), BoxError> {
     );
 
     let installation = h.sim.installation_id();
-    let ignorable = ignorable_deliveries(args.count, installation);
+    let ignorable = ignorable_deliveries(args.ignorable_count, installation);
+    // tfpilot's runtime threads (not the simulator's, nor the load generator's).
+    let ours = ("self", Some("tfpilot"));
     if let Some(d) = ignorable.first() {
         println!(
             "payload sizes: ignorable workflow_run {} bytes",
@@ -754,14 +825,14 @@ fn main() -> Result<(), BoxError> {
         match scenario.as_str() {
             "ignorable" => {
                 let before = metrics();
-                let s = load_rt.block_on(fire(&target, &ignorable, args.concurrency));
+                let s = load_rt.block_on(measured(&target, &ignorable, args.concurrency, ours));
                 print_row("tfpilot", "ignorable", &store_label, &s);
                 print_costs("ignorable", s.n, &metrics().since(&before));
                 summary.insert("ignorable", s);
             }
             "state" | "roundtrip" | "command" => {
                 prefix += 1;
-                let deliveries = app_rt.block_on(async {
+                let deliveries = sim_rt.block_on(async {
                     let made = match scenario.as_str() {
                         "command" => command_deliveries(&h, args.count, prefix).await,
                         other => {
@@ -782,7 +853,7 @@ fn main() -> Result<(), BoxError> {
                     );
                 }
                 let before = metrics();
-                let s = load_rt.block_on(fire(&target, &deliveries, args.concurrency));
+                let s = load_rt.block_on(measured(&target, &deliveries, args.concurrency, ours));
                 let after = metrics();
                 print_row("tfpilot", scenario, &store_label, &s);
                 print_costs(scenario, s.n, &after.since(&before));
@@ -797,7 +868,7 @@ fn main() -> Result<(), BoxError> {
                     },
                     s,
                 );
-                app_rt.block_on(h.settle())?;
+                sim_rt.block_on(h.settle())?;
             }
             _ => {}
         }
@@ -818,7 +889,8 @@ fn main() -> Result<(), BoxError> {
         );
         let mut rows = Vec::new();
         if summary.contains_key("ignorable") {
-            let s = load_rt.block_on(fire(&p.target, &ignorable, args.concurrency));
+            let node = (p.pid.as_str(), None);
+            let s = load_rt.block_on(measured(&p.target, &ignorable, args.concurrency, node));
             print_row("probot", "ignorable", "json", &s);
             rows.push(("ignorable", "ignorable", s));
         }
@@ -828,8 +900,9 @@ fn main() -> Result<(), BoxError> {
         {
             prefix += 1;
             // Probot writes a JSON file and posts a comment on the request's PR per delivery.
-            let deliveries = app_rt.block_on(state_deliveries(&h, args.count, prefix, true))?;
-            let s = load_rt.block_on(fire(&p.target, &deliveries, args.concurrency));
+            let deliveries = sim_rt.block_on(state_deliveries(&h, args.count, prefix, true))?;
+            let node = (p.pid.as_str(), None);
+            let s = load_rt.block_on(measured(&p.target, &deliveries, args.concurrency, node));
             print_row("probot", "state", "json", &s);
             rows.push((ours, "state", s));
         }
@@ -840,24 +913,31 @@ fn main() -> Result<(), BoxError> {
         );
         println!();
         println!(
-            "{:<22} {:>12} {:>12} {:>8} {:>12} {:>12}",
+            "{:<22} {:>12} {:>12} {:>8} {:>12} {:>12} {:>12} {:>12} {:>10}",
             "scenario (tfpilot/probot)",
             "tfpilot /s",
             "probot /s",
             "ratio",
             "tfpilot p99",
-            "probot p99"
+            "probot p99",
+            "tfpilot cpu",
+            "probot cpu",
+            "cpu ratio"
         );
         for (ours, theirs, s) in rows {
             let t = summary.get(ours).copied().unwrap_or_default();
+            let cpu = |c: Option<f64>| c.map_or("n/a".into(), |us| format!("{us:.0}us/d"));
             println!(
-                "{:<22} {:>12.0} {:>12.0} {:>8} {:>10.2}ms {:>10.2}ms",
+                "{:<22} {:>12.0} {:>12.0} {:>8} {:>10.2}ms {:>10.2}ms {:>12} {:>12} {:>10}",
                 format!("{ours}/{theirs}"),
                 t.throughput,
                 s.throughput,
                 ratio(t.throughput, s.throughput),
                 t.p99,
-                s.p99
+                s.p99,
+                cpu(t.cpu_us),
+                cpu(s.cpu_us),
+                ratio(s.cpu_us.unwrap_or(0.0), t.cpu_us.unwrap_or(0.0)),
             );
         }
         let _ = load_rt.block_on(p.child.kill());
@@ -866,5 +946,6 @@ fn main() -> Result<(), BoxError> {
     let _ = std::fs::remove_dir_all(&tmp);
     drop(h);
     app_rt.shutdown_timeout(Duration::from_secs(1));
+    sim_rt.shutdown_timeout(Duration::from_secs(1));
     Ok(())
 }

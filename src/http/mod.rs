@@ -151,9 +151,7 @@ async fn webhook(
             .metrics
             .delivery_seconds
             .observe(started.elapsed().as_secs_f64());
-        state
-            .metrics
-            .delivery(&delivery.event, Outcome::Ignored.as_str());
+        state.metrics.ignored_run();
         return (StatusCode::ACCEPTED, Outcome::Ignored.as_str()).into_response();
     }
     let event = match parse_event(&delivery.event, &delivery.body) {

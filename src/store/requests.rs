@@ -1,6 +1,6 @@
 //! Request documents: `requests/<id>.json` while live, `history/<id>.json` once archived.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use crate::core::request::Request;
@@ -47,7 +47,35 @@ pub struct Requests {
     store: Arc<dyn Store>,
     retry: RetryPolicy,
     /// The last document this process wrote per request, with its tag.
-    written: Arc<Mutex<HashMap<String, Object>>>,
+    written: Arc<Mutex<Written>>,
+}
+
+/// The documents [`Requests`] wrote last, at most [`WRITTEN_CAPACITY`]; the one
+/// written longest ago is forgotten first (a burst of other writes between a
+/// request's two writes must not make the second one read again).
+#[derive(Debug, Default)]
+struct Written {
+    docs: HashMap<String, Object>,
+    order: VecDeque<String>,
+}
+
+impl Written {
+    fn insert(&mut self, id: &str, object: Object) {
+        self.forget(id);
+        while self.order.len() >= WRITTEN_CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.docs.remove(&old);
+            }
+        }
+        self.docs.insert(id.to_owned(), object);
+        self.order.push_back(id.to_owned());
+    }
+
+    fn forget(&mut self, id: &str) {
+        if self.docs.remove(id).is_some() {
+            self.order.retain(|known| known != id);
+        }
+    }
 }
 
 impl Requests {
@@ -107,7 +135,7 @@ impl Requests {
     where
         F: FnMut(&Request) -> Option<Request>,
     {
-        let known = self.written().get(id).cloned();
+        let known = self.written().docs.get(id).cloned();
         self.update_from(id, known, f).await
     }
 
@@ -141,23 +169,16 @@ impl Requests {
         let (outcome, stored) = match outcome {
             Ok(o) => o,
             Err(e) => {
-                self.written().remove(id);
+                self.written().forget(id);
                 return Err(e);
             }
         };
         {
+            // Bounded: the store is the truth, this only saves reads.
             let mut written = self.written();
             match stored {
-                Some(object) => {
-                    // Bounded: the store is the truth, this only saves reads.
-                    if written.len() >= WRITTEN_CAPACITY && !written.contains_key(id) {
-                        written.clear();
-                    }
-                    written.insert(id.to_owned(), object);
-                }
-                None => {
-                    written.remove(id);
-                }
+                Some(object) => written.insert(id, object),
+                None => written.forget(id),
             }
         }
         let request = outcome.value.ok_or_else(|| StoreError::not_found(&key))?;
@@ -167,7 +188,7 @@ impl Requests {
         })
     }
 
-    fn written(&self) -> std::sync::MutexGuard<'_, HashMap<String, Object>> {
+    fn written(&self) -> std::sync::MutexGuard<'_, Written> {
         self.written.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -289,6 +310,30 @@ mod tests {
         );
         assert_eq!(u.request.requester.as_deref(), Some("bob"));
         assert_eq!(u.request.version, 2);
+    }
+
+    #[test]
+    fn the_remembered_documents_stay_bounded_and_the_latest_are_kept() {
+        let mut written = Written::default();
+        let object = || Object {
+            body: bytes::Bytes::from_static(b"{}"),
+            etag: crate::store::content_etag(b"{}"),
+        };
+        for i in 0..WRITTEN_CAPACITY + 10 {
+            written.insert(&format!("req_{i}"), object());
+        }
+        // req_10 is the oldest left; written again, it is the newest.
+        written.insert("req_10", object());
+        written.insert("req_new", object());
+        assert_eq!(written.docs.len(), WRITTEN_CAPACITY);
+        assert_eq!(written.order.len(), WRITTEN_CAPACITY);
+        assert!(written.docs.contains_key("req_10"), "rewritten: kept");
+        assert!(!written.docs.contains_key("req_11"), "oldest: forgotten");
+        assert!(
+            written
+                .docs
+                .contains_key(&format!("req_{}", WRITTEN_CAPACITY + 9))
+        );
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@
 # $VENV_TOOLS, default .venv-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+invocation="bench/run.sh $*"
 
 profile=debug
 cargo_flags=()
@@ -38,7 +39,8 @@ echo "== Probot (npm ci, versions pinned in bench/probot/package-lock.json)"
 (cd bench/probot && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== machine"
-echo "cores: $(nproc); $(uptime | sed 's/.*load/load/'); node $(node --version); $(rustc --version)"
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'); cores: $(nproc); $(uptime | sed 's/.*load/load/'); node $(node --version); $(rustc --version)"
+echo "command: $invocation"
 
 echo "== idle RSS of tfpilot serve alone"
 scratch="$(mktemp -d)"

@@ -35,6 +35,9 @@ pub struct Metrics {
     pub deliveries: Family<DeliveryLabels, Counter>,
     /// Time from receiving a delivery to answering it.
     pub delivery_seconds: Histogram,
+    /// `workflow_run`/`ignored`, resolved once: most deliveries an organization
+    /// sends are these, and counting them should cost one atomic add.
+    ignored_runs: Counter,
 }
 
 impl Default for Metrics {
@@ -71,11 +74,18 @@ impl Metrics {
         if let Some(github) = github {
             root.register_collector(Box::new(GitHubCollector(github)));
         }
+        let ignored_runs = deliveries
+            .get_or_create(&DeliveryLabels {
+                event: "workflow_run".into(),
+                outcome: "ignored".into(),
+            })
+            .clone();
         Metrics {
             registry,
             root,
             deliveries,
             delivery_seconds,
+            ignored_runs,
         }
     }
 
@@ -87,6 +97,12 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// Counts one ignored `workflow_run` delivery (same counter as
+    /// `delivery("workflow_run", "ignored")`).
+    pub fn ignored_run(&self) {
+        self.ignored_runs.inc();
     }
 
     /// The delivery count for one event and outcome (tests and the benchmark read it).

@@ -3,6 +3,7 @@
 pub mod metrics;
 pub mod signature;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,10 +14,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::core::webhook::{Event, parse_event};
-use crate::service::{Outcome, Service};
+use crate::service::{Outcome, Service, workflow_run};
 use metrics::Metrics;
 
 /// GitHub does not deliver payloads over 25 MB; we refuse them too.
@@ -91,7 +94,7 @@ impl FromRequest<AppState> for VerifiedDelivery {
     type Rejection = DeliveryRejection;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let headers = req.headers().clone();
+        let headers = req.headers();
         if let Some(len) = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -100,6 +103,10 @@ impl FromRequest<AppState> for VerifiedDelivery {
         {
             return Err(DeliveryRejection::TooLarge);
         }
+        // Only these three headers are needed once the body is read (no copy of the map).
+        let signature = headers.get("x-hub-signature-256").cloned();
+        let event = header_str(headers, "x-github-event");
+        let delivery_id = header_str(headers, "x-github-delivery");
         let body = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 DeliveryRejection::TooLarge
@@ -110,12 +117,12 @@ impl FromRequest<AppState> for VerifiedDelivery {
         signature::verify(
             state.webhook_secret.expose_secret().as_bytes(),
             &body,
-            headers.get("x-hub-signature-256").map(|v| v.as_bytes()),
+            signature.as_ref().map(|v| v.as_bytes()),
         )
         .map_err(DeliveryRejection::Unauthorized)?;
-        let event = header_str(&headers, "x-github-event")
+        let event = event
             .ok_or_else(|| DeliveryRejection::BadRequest("missing X-GitHub-Event header".into()))?;
-        let delivery_id = header_str(&headers, "x-github-delivery").ok_or_else(|| {
+        let delivery_id = delivery_id.ok_or_else(|| {
             DeliveryRejection::BadRequest("missing X-GitHub-Delivery header".into())
         })?;
         Ok(VerifiedDelivery {
@@ -139,6 +146,14 @@ async fn webhook(
             return rejection.into_response();
         }
     };
+    if delivery.event == "workflow_run" && not_tfpilots_run(&state, &delivery.body) {
+        state
+            .metrics
+            .delivery_seconds
+            .observe(started.elapsed().as_secs_f64());
+        state.metrics.ignored_run();
+        return (StatusCode::ACCEPTED, Outcome::Ignored.as_str()).into_response();
+    }
     let event = match parse_event(&delivery.event, &delivery.body) {
         Ok(e) => e,
         Err(e) => {
@@ -174,7 +189,7 @@ async fn webhook(
                 Outcome::Ignored | Outcome::Unsupported => StatusCode::ACCEPTED,
                 _ => StatusCode::OK,
             };
-            (code, outcome.as_str().to_string()).into_response()
+            (code, outcome.as_str()).into_response()
         }
         Err(e) => {
             tracing::error!(
@@ -188,6 +203,46 @@ async fn webhook(
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     }
+}
+
+/// Just enough of a `workflow_run` payload to tell whether the run is tfpilot's:
+/// most runs in an organization are not, and reading only these fields (borrowed,
+/// everything else skipped) makes ignoring them cheap.
+#[derive(Deserialize)]
+struct RunPeek<'a> {
+    #[serde(borrow)]
+    workflow_run: RunNames<'a>,
+    // Required, so a payload the full parser refuses is refused, not ignored.
+    #[serde(rename = "action")]
+    _action: IgnoredAny,
+    #[serde(rename = "repository")]
+    _repository: IgnoredAny,
+}
+
+#[derive(Deserialize)]
+struct RunNames<'a> {
+    id: u64,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    display_title: Option<Cow<'a, str>>,
+}
+
+/// True when a verified `workflow_run` body is certainly not a tfpilot run (the same
+/// rule as the handler's, [`workflow_run::classify`]); false when unsure, so the
+/// full parse decides.
+fn not_tfpilots_run(state: &AppState, body: &[u8]) -> bool {
+    let Ok(peek) = serde_json::from_slice::<RunPeek<'_>>(body) else {
+        return false;
+    };
+    let run = &peek.workflow_run;
+    workflow_run::classify(
+        &state.service,
+        run.id,
+        run.name.as_deref().unwrap_or(""),
+        run.display_title.as_deref().unwrap_or(""),
+    )
+    .is_none()
 }
 
 async fn healthz() -> &'static str {

@@ -1,14 +1,15 @@
 //! Effects on GitHub from saved facts: the sticky comment, the check runs, and the
 //! plan summary read from the plan run's artifact.
 //!
-//! After every saved change a handler calls [`request_saved`]. It renders from a
-//! fresh read of the request document and sends GitHub only what differs from
-//! what was last sent (hashes of the last comment body and check-run payloads are
-//! kept in the facts, `sticky`). Storing those hashes is itself a request update,
+//! After every saved change a handler calls [`request_saved`]. It renders from
+//! the document just saved (or from a fresh read when another pass ran
+//! meanwhile) and sends GitHub only what differs from what was last sent
+//! (hashes of the last comment body and check-run payloads are kept in the
+//! facts, `sticky`). Storing those hashes is itself a request update,
 //! but the render never shows `version`, so it does not ask for another render.
 //!
-//! Ordering: one async mutex per request serializes passes in this process; each
-//! pass reads the document after taking it, so a later pass always renders newer
+//! Ordering: one async mutex per request serializes passes in this process; a
+//! pass that had to wait for it reads the document after taking it, so a later pass always renders newer
 //! facts and a burst of changes costs one render of the newest state. A pass whose
 //! document changed while it ran (another replica, a handler in between) goes
 //! round again, at most [`MAX_PASSES`] times, so the last state wins on GitHub.
@@ -63,7 +64,7 @@ pub async fn request_saved(svc: &Service, request: &Request) {
     if is_rendered(request) {
         return;
     }
-    if let Err(e) = sync_effects(svc, &request.id).await {
+    if let Err(e) = sync_effects_after(svc, request).await {
         tracing::warn!(
             event = "request.effects_failed",
             request_id = %request.id,
@@ -132,9 +133,36 @@ fn request_lock(id: &str) -> Arc<tokio::sync::Mutex<()>> {
 pub async fn sync_effects(svc: &Service, request_id: &str) -> Result<EffectsReport, ServiceError> {
     let lock = request_lock(request_id);
     let _guard = lock.lock().await;
+    passes(svc, request_id, None).await
+}
+
+/// [`sync_effects`] right after `saved` was stored. When no other pass holds the
+/// request, the saved document is as fresh as a read would be, so the first
+/// pass renders it without reading it again (one store read less per change);
+/// after waiting for another pass, it reads.
+async fn sync_effects_after(svc: &Service, saved: &Request) -> Result<EffectsReport, ServiceError> {
+    let lock = request_lock(&saved.id);
+    if let Ok(_guard) = lock.try_lock() {
+        return passes(svc, &saved.id, Some(saved.clone())).await;
+    }
+    let _guard = lock.lock().await;
+    passes(svc, &saved.id, None).await
+}
+
+/// The render passes of [`sync_effects`]; the caller holds the request's lock.
+/// `first` is the document for the first pass (else it is read).
+async fn passes(
+    svc: &Service,
+    request_id: &str,
+    mut first: Option<Request>,
+) -> Result<EffectsReport, ServiceError> {
     let mut report = EffectsReport::default();
     for _ in 0..MAX_PASSES {
-        let Some(mut doc) = svc.requests.get(request_id).await? else {
+        let doc = match first.take() {
+            Some(doc) => Some(doc),
+            None => svc.requests.get(request_id).await?,
+        };
+        let Some(mut doc) = doc else {
             return Ok(report);
         };
         if is_rendered(&doc) {
@@ -165,9 +193,10 @@ pub async fn sync_effects(svc: &Service, request_id: &str) -> Result<EffectsRepo
         let rendered = doc.version;
         let mut moved_on = false;
         let now = svc.now();
+        // Usually the document rendered is the one this process just wrote.
         let stored = svc
             .requests
-            .update(request_id, |current| {
+            .update_after_write(request_id, |current| {
                 moved_on = current.version != rendered;
                 let sent = record_sent(current, rendered, &pass);
                 let base = sent.as_ref().unwrap_or(current);

@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod merge_group;
 pub mod plan_artifact;
 pub mod pull_request;
+pub mod recent;
 pub mod reconcile;
 pub mod redelivery;
 pub mod repo_config;
@@ -133,6 +134,8 @@ pub struct Service {
     pub repo_configs: repo_config::ConfigCache,
     /// Run index entries never change once written: remember them.
     run_index_cache: Mutex<HashMap<(String, u64), String>>,
+    /// Delivery ids this process recorded or found recorded.
+    recent: recent::RecentDeliveries,
 }
 
 impl Service {
@@ -158,6 +161,7 @@ impl Service {
             settings,
             repo_configs: repo_config::ConfigCache::default(),
             run_index_cache: Mutex::new(HashMap::new()),
+            recent: recent::RecentDeliveries::default(),
         }
     }
 
@@ -179,7 +183,7 @@ impl Service {
                 let Some(kind) = workflow_run::kind_of(self, &e) else {
                     return Ok(Outcome::Ignored);
                 };
-                self.once(delivery_id, workflow_run::handle(self, &e, kind))
+                self.once_idempotent(delivery_id, workflow_run::handle(self, &e, kind))
                     .await
             }
             Event::PullRequest(e) => {
@@ -241,11 +245,42 @@ impl Service {
         delivery_id: &str,
         work: impl Future<Output = Result<Outcome, ServiceError>>,
     ) -> Result<Outcome, ServiceError> {
+        if self.recent.contains(delivery_id) {
+            return Ok(Outcome::Duplicate);
+        }
         if self.deliveries.seen(delivery_id).await? {
+            self.recent.insert(delivery_id);
             return Ok(Outcome::Duplicate);
         }
         let outcome = work.await?;
         self.deliveries.record(delivery_id, self.now()).await?;
+        self.recent.insert(delivery_id);
+        Ok(outcome)
+    }
+
+    /// [`Service::once`] for work that is idempotent with all its effects (a
+    /// `workflow_run`: guarded patches, a sticky comment compared by hash): a
+    /// delivery id unknown to this process is not looked up in the store first,
+    /// since doing the work again changes nothing. That saves a read on every
+    /// state change; a redelivery reaching another replica costs the work's
+    /// reads instead. The record is still written only after the work, so a
+    /// crash in between means the redelivery is processed again.
+    async fn once_idempotent(
+        &self,
+        delivery_id: &str,
+        work: impl Future<Output = Result<Outcome, ServiceError>>,
+    ) -> Result<Outcome, ServiceError> {
+        if self.recent.contains(delivery_id) {
+            return Ok(Outcome::Duplicate);
+        }
+        let outcome = work.await?;
+        let first = self.deliveries.record(delivery_id, self.now()).await?;
+        self.recent.insert(delivery_id);
+        // Recorded before: this was a redelivery, and its facts were already
+        // stored (a change found here came from elsewhere and is reported).
+        if !first && outcome != Outcome::Processed {
+            return Ok(Outcome::Duplicate);
+        }
         Ok(outcome)
     }
 
@@ -274,6 +309,15 @@ impl Service {
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The request id a run is known (in this process) to be indexed under.
+    pub fn remembered_run(&self, kind: &str, run_id: u64) -> Option<String> {
+        self.run_index_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(kind.to_string(), run_id))
+            .cloned()
     }
 
     /// The request id a run was indexed under, from memory or the store.

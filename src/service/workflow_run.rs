@@ -37,13 +37,22 @@ impl Resolution {
 /// The workflow kind of a run, or `None` when it is not a tfpilot workflow.
 pub fn kind_of(svc: &Service, e: &WorkflowRunEvent) -> Option<WorkflowKind> {
     let run = &e.workflow_run;
-    let name = run.name.as_deref().unwrap_or("");
-    let title = run.display_title.as_deref().unwrap_or("");
+    classify(
+        svc,
+        run.id,
+        run.name.as_deref().unwrap_or(""),
+        run.display_title.as_deref().unwrap_or(""),
+    )
+}
+
+/// [`kind_of`] from the run's id, workflow name and display title alone (what the
+/// webhook intake peeks at before parsing the whole payload).
+pub fn classify(svc: &Service, run_id: u64, name: &str, title: &str) -> Option<WorkflowKind> {
     let kind = classify_workflow(name, title);
     if kind.is_none() && svc.settings.debug_webhooks {
         tracing::info!(
             "event=webhook.workflow_run.unknown runId={} name={} displayTitle={}",
-            run.id,
+            run_id,
             name,
             title
         );
@@ -52,26 +61,25 @@ pub fn kind_of(svc: &Service, e: &WorkflowRunEvent) -> Option<WorkflowKind> {
 }
 
 /// Finds the request a run belongs to.
+///
+/// The seed's order is run index → dispatch nonce → branch/title. The index and
+/// the nonce cannot disagree (tfpilot indexes a run under the request its
+/// `run-name` names), so the index is asked first only in memory; a run whose
+/// title carries the nonce is resolved without reading the store, and the stored
+/// index is read only for runs without one.
 pub async fn resolve(
     svc: &Service,
     e: &WorkflowRunEvent,
     kind: WorkflowKind,
 ) -> Result<Option<(String, Resolution)>, ServiceError> {
     let run = &e.workflow_run;
-    if let Some(id) = svc.indexed_request(kind.as_str(), run.id).await? {
-        if svc.settings.debug_webhooks {
-            tracing::info!(
-                "event=webhook.resolve scope=index kind={} runId={} requestId={}",
-                kind.as_str(),
-                run.id,
-                id
-            );
-        }
-        return Ok(Some((id, Resolution::Index)));
-    }
     let title = run.display_title.as_deref().unwrap_or("");
-    let found = if let Some(name) = parse_run_name(title) {
+    let found = if let Some(id) = svc.remembered_run(kind.as_str(), run.id) {
+        Some((id, Resolution::Index))
+    } else if let Some(name) = parse_run_name(title) {
         Some((name.request_id.to_string(), Resolution::RunName))
+    } else if let Some(id) = svc.indexed_request(kind.as_str(), run.id).await? {
+        Some((id, Resolution::Index))
     } else if let Some(id) = run
         .head_branch
         .as_deref()
@@ -151,7 +159,9 @@ pub async fn handle(
         Err(e) => return Err(e.into()),
     };
     let tracked = updated.request.run(kind).and_then(|r| r.run_id) == Some(update.id);
-    if tracked && via != Resolution::Index {
+    // The index only helps runs whose title does not name their request: the
+    // nonce resolves the others again without a read.
+    if tracked && matches!(via, Resolution::Branch | Resolution::Title) {
         svc.index_run(kind.as_str(), update.id, &request_id).await?;
     }
     if updated.saved {

@@ -9,10 +9,13 @@ use serde::{Deserialize, Serialize};
 use super::modify;
 use super::{Store, StoreError, check_segment};
 
+/// Where delivery records are kept.
+pub const PREFIX: &str = "webhooks/github/deliveries/";
+
 /// The key of one delivery record.
 pub fn key(delivery_id: &str) -> Result<String, StoreError> {
     check_segment("delivery id", delivery_id)?;
-    Ok(format!("webhooks/github/deliveries/{delivery_id}"))
+    Ok(format!("{PREFIX}{delivery_id}"))
 }
 
 /// What is stored per delivery.

@@ -121,49 +121,91 @@ pub async fn modify_json<T, R, F>(
     store: &dyn Store,
     key: &str,
     policy: &RetryPolicy,
-    mut f: F,
+    f: F,
 ) -> Result<Modified<T, R>, StoreError>
 where
     T: Serialize + DeserializeOwned,
     F: FnMut(Option<&T>) -> Result<Change<T, R>, StoreError>,
 {
+    Ok(modify_json_from(store, key, policy, None, f).await?.0)
+}
+
+/// [`modify_json`] whose first attempt starts from `known` (an object this process
+/// wrote earlier, possibly stale) instead of reading it; also returns the object
+/// stored when this call wrote one.
+///
+/// Only a write proves `known` was current (the conditional replace fails
+/// otherwise, and the loop goes on from a fresh read). A decision to keep the
+/// document, taken on `known` alone, proves nothing, so it is taken again on a
+/// fresh read.
+pub async fn modify_json_from<T, R, F>(
+    store: &dyn Store,
+    key: &str,
+    policy: &RetryPolicy,
+    mut known: Option<Object>,
+    mut f: F,
+) -> Result<(Modified<T, R>, Option<Object>), StoreError>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnMut(Option<&T>) -> Result<Change<T, R>, StoreError>,
+{
     let attempts = policy.max_attempts.max(1);
-    for attempt in 1..=attempts {
-        let current = match store.get(key).await {
-            Ok(object) => Some(object),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e),
+    // Attempts from a fresh read; the one from memory is free.
+    let mut attempt = 0;
+    loop {
+        let assumed = known.take();
+        let from_memory = assumed.is_some();
+        if !from_memory {
+            attempt += 1;
+            if attempt > attempts {
+                break;
+            }
+        }
+        let current = match assumed {
+            Some(object) => Some(object),
+            None => match store.get(key).await {
+                Ok(object) => Some(object),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e),
+            },
         };
         let value: Option<T> = current.as_ref().map(|o| decode(key, o)).transpose()?;
         let (next, result) = match f(value.as_ref())? {
+            Change::Keep(_) if from_memory => continue,
             Change::Keep(result) => {
-                return Ok(Modified {
+                let modified = Modified {
                     value,
                     result,
                     saved: false,
-                });
+                };
+                return Ok((modified, None));
             }
             Change::Write(next, result) => (next, result),
         };
         let body = encode(key, &next)?;
         if current.as_ref().is_some_and(|o| o.body == body) {
-            return Ok(Modified {
+            if from_memory {
+                continue;
+            }
+            let modified = Modified {
                 value,
                 result,
                 saved: false,
-            });
+            };
+            return Ok((modified, None));
         }
         let written = match &current {
             Some(object) => store.replace(key, body.clone(), &object.etag).await,
             None => store.create(key, body.clone()).await,
         };
         match written {
-            Ok(_) => {
-                return Ok(Modified {
+            Ok(etag) => {
+                let modified = Modified {
                     value: Some(next),
                     result,
                     saved: true,
-                });
+                };
+                return Ok((modified, Some(Object { body, etag })));
             }
             // Lost the race: someone else wrote first. Read again and re-decide.
             Err(e) if e.is_precondition_failed() || e.is_not_found() => {}
@@ -171,11 +213,12 @@ where
             // stored bytes are ours, it did; if something else is there, it did not.
             Err(e @ StoreError::Unavailable { .. }) => match store.get(key).await {
                 Ok(object) if object.body == body => {
-                    return Ok(Modified {
+                    let modified = Modified {
                         value: Some(next),
                         result,
                         saved: true,
-                    });
+                    };
+                    return Ok((modified, Some(object)));
                 }
                 Ok(_) => {}
                 Err(again) if again.is_not_found() => {}
@@ -183,7 +226,8 @@ where
             },
             Err(e) => return Err(e),
         }
-        if attempt < attempts {
+        // A stale memory is no contention: read at once.
+        if attempt < attempts && !from_memory {
             tokio::time::sleep(policy.backoff(attempt)).await;
         }
     }

@@ -1,11 +1,15 @@
 //! Request documents: `requests/<id>.json` while live, `history/<id>.json` once archived.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use crate::core::request::Request;
 
 use super::modify::{self, Change, RetryPolicy};
-use super::{Store, StoreError, check_segment};
+use super::{Object, Store, StoreError, check_segment};
+
+/// How many documents [`Requests`] remembers it wrote (see [`Requests::update_after_write`]).
+const WRITTEN_CAPACITY: usize = 256;
 
 /// The key of a live request.
 pub fn live_key(id: &str) -> Result<String, StoreError> {
@@ -42,6 +46,36 @@ pub enum Archived {
 pub struct Requests {
     store: Arc<dyn Store>,
     retry: RetryPolicy,
+    /// The last document this process wrote per request, with its tag.
+    written: Arc<Mutex<Written>>,
+}
+
+/// The documents [`Requests`] wrote last, at most [`WRITTEN_CAPACITY`]; the one
+/// written longest ago is forgotten first (a burst of other writes between a
+/// request's two writes must not make the second one read again).
+#[derive(Debug, Default)]
+struct Written {
+    docs: HashMap<String, Object>,
+    order: VecDeque<String>,
+}
+
+impl Written {
+    fn insert(&mut self, id: &str, object: Object) {
+        self.forget(id);
+        while self.order.len() >= WRITTEN_CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.docs.remove(&old);
+            }
+        }
+        self.docs.insert(id.to_owned(), object);
+        self.order.push_back(id.to_owned());
+    }
+
+    fn forget(&mut self, id: &str) {
+        if self.docs.remove(id).is_some() {
+            self.order.retain(|known| known != id);
+        }
+    }
 }
 
 impl Requests {
@@ -50,6 +84,7 @@ impl Requests {
         Self {
             store,
             retry: RetryPolicy::default(),
+            written: Arc::default(),
         }
     }
 
@@ -85,12 +120,36 @@ impl Requests {
     /// from a fresh read when another writer got there first. `f` returning `None` (or
     /// an unchanged document) costs no write; otherwise `version` is incremented.
     /// `f` may run more than once and must depend only on the request it is given.
-    pub async fn update<F>(&self, id: &str, mut f: F) -> Result<Updated, StoreError>
+    pub async fn update<F>(&self, id: &str, f: F) -> Result<Updated, StoreError>
+    where
+        F: FnMut(&Request) -> Option<Request>,
+    {
+        self.update_from(id, None, f).await
+    }
+
+    /// [`Requests::update`] right after this process wrote the request: the first
+    /// attempt starts from the document it wrote instead of reading it again (one
+    /// store read less). If anyone wrote since, the conditional write fails and the
+    /// update goes on from a fresh read, as `update` does.
+    pub async fn update_after_write<F>(&self, id: &str, f: F) -> Result<Updated, StoreError>
+    where
+        F: FnMut(&Request) -> Option<Request>,
+    {
+        let known = self.written().docs.get(id).cloned();
+        self.update_from(id, known, f).await
+    }
+
+    async fn update_from<F>(
+        &self,
+        id: &str,
+        known: Option<Object>,
+        mut f: F,
+    ) -> Result<Updated, StoreError>
     where
         F: FnMut(&Request) -> Option<Request>,
     {
         let key = live_key(id)?;
-        let outcome = modify::modify_json(&*self.store, &key, &self.retry, |current| {
+        let outcome = modify::modify_json_from(&*self.store, &key, &self.retry, known, |current| {
             let current: &Request = current.ok_or_else(|| StoreError::not_found(&key))?;
             match f(current) {
                 Some(mut next) if next != *current => {
@@ -106,12 +165,31 @@ impl Requests {
                 _ => Ok(Change::Keep(())),
             }
         })
-        .await?;
+        .await;
+        let (outcome, stored) = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                self.written().forget(id);
+                return Err(e);
+            }
+        };
+        {
+            // Bounded: the store is the truth, this only saves reads.
+            let mut written = self.written();
+            match stored {
+                Some(object) => written.insert(id, object),
+                None => written.forget(id),
+            }
+        }
         let request = outcome.value.ok_or_else(|| StoreError::not_found(&key))?;
         Ok(Updated {
             request,
             saved: outcome.saved,
         })
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, Written> {
+        self.written.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Moves a request to `history/<id>.json`: history is written first, then the live
@@ -185,5 +263,128 @@ impl Requests {
             .filter(|id| !id.contains('/'))
             .map(str::to_owned)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ids::RequestId;
+    use crate::store::{CountingStore, MemoryStore, OpKind};
+
+    const ID: &str = "req_dev_s3_abc123";
+
+    async fn fixture() -> (Arc<CountingStore>, Requests, Requests) {
+        let counting = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
+        let mine = Requests::new(counting.clone());
+        let other = Requests::new(counting.clone());
+        mine.create(&Request::new(&RequestId::parse(ID).expect("id")))
+            .await
+            .expect("created");
+        (counting, mine, other)
+    }
+
+    fn set_requester(name: &'static str) -> impl FnMut(&Request) -> Option<Request> {
+        move |r| {
+            let mut next = r.clone();
+            next.requester = Some(name.into());
+            Some(next)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_update_after_its_own_write_does_not_read_again() {
+        let (counting, mine, _) = fixture().await;
+        mine.update(ID, set_requester("alice"))
+            .await
+            .expect("first");
+        let before = counting.counts();
+        let u = mine
+            .update_after_write(ID, set_requester("bob"))
+            .await
+            .expect("second");
+        let spent = counting.counts().since(&before);
+        assert_eq!(
+            (spent.total(OpKind::Get), spent.total(OpKind::Replace)),
+            (0, 1)
+        );
+        assert_eq!(u.request.requester.as_deref(), Some("bob"));
+        assert_eq!(u.request.version, 2);
+    }
+
+    #[test]
+    fn the_remembered_documents_stay_bounded_and_the_latest_are_kept() {
+        let mut written = Written::default();
+        let object = || Object {
+            body: bytes::Bytes::from_static(b"{}"),
+            etag: crate::store::content_etag(b"{}"),
+        };
+        for i in 0..WRITTEN_CAPACITY + 10 {
+            written.insert(&format!("req_{i}"), object());
+        }
+        // req_10 is the oldest left; written again, it is the newest.
+        written.insert("req_10", object());
+        written.insert("req_new", object());
+        assert_eq!(written.docs.len(), WRITTEN_CAPACITY);
+        assert_eq!(written.order.len(), WRITTEN_CAPACITY);
+        assert!(written.docs.contains_key("req_10"), "rewritten: kept");
+        assert!(!written.docs.contains_key("req_11"), "oldest: forgotten");
+        assert!(
+            written
+                .docs
+                .contains_key(&format!("req_{}", WRITTEN_CAPACITY + 9))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_by_someone_else_meanwhile_is_not_lost() {
+        let (_, mine, other) = fixture().await;
+        mine.update(ID, set_requester("alice")).await.expect("mine");
+        other
+            .update(ID, |r| {
+                let mut next = r.clone();
+                next.environment = Some("prod".into());
+                Some(next)
+            })
+            .await
+            .expect("theirs");
+        let u = mine
+            .update_after_write(ID, set_requester("bob"))
+            .await
+            .expect("after");
+        assert_eq!(u.request.environment.as_deref(), Some("prod"));
+        assert_eq!(u.request.requester.as_deref(), Some("bob"));
+        assert_eq!(u.request.version, 3);
+        assert_eq!(mine.get(ID).await.expect("read"), Some(u.request));
+    }
+
+    #[tokio::test]
+    async fn nothing_to_do_on_the_remembered_document_is_checked_on_the_stored_one() {
+        let (_, mine, other) = fixture().await;
+        mine.update(ID, set_requester("alice")).await.expect("mine");
+        other
+            .update(ID, |r| {
+                let mut next = r.clone();
+                next.requester = None;
+                Some(next)
+            })
+            .await
+            .expect("theirs");
+        // Already "alice" in what this process wrote, but not any more in the store.
+        let u = mine
+            .update_after_write(ID, |r| {
+                (r.requester.as_deref() != Some("alice")).then(|| {
+                    let mut next = r.clone();
+                    next.requester = Some("alice".into());
+                    next
+                })
+            })
+            .await
+            .expect("after");
+        assert!(u.saved);
+        assert_eq!(
+            mine.get(ID).await.expect("read").and_then(|r| r.requester),
+            Some("alice".into())
+        );
     }
 }

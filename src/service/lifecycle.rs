@@ -145,16 +145,32 @@ pub async fn start_or_queue(
             .await?;
     }
     match acquired {
-        Acquire::Held { .. } => match Box::pin(run_kind(svc, repo, request, kind, once_key)).await?
-        {
-            Dispatched::Started { run_id, .. } => {
-                if let Some(id) = run_id {
-                    svc.locks.attach_run(env_ref, &request.id, id).await?;
-                }
-                Ok(Started::Dispatched { run_id })
+        Acquire::Held { holder, newly } => {
+            // A grant this call did not make was handed on from the queue (whoever
+            // released dispatches it under the grant's key) or made by a concurrent
+            // copy of this delivery: claim the grant's key too, so exactly one of
+            // them dispatches.
+            if !newly
+                && !svc
+                    .markers
+                    .first_time(
+                        &format!("dispatch/{}", grant_key(env_ref, &holder)),
+                        svc.now(),
+                    )
+                    .await?
+            {
+                return Ok(Started::AlreadyDone);
             }
-            Dispatched::AlreadyDone => Ok(Started::AlreadyDone),
-        },
+            match Box::pin(run_kind(svc, repo, request, kind, once_key)).await? {
+                Dispatched::Started { run_id, .. } => {
+                    if let Some(id) = run_id {
+                        svc.locks.attach_run(env_ref, &request.id, id).await?;
+                    }
+                    Ok(Started::Dispatched { run_id })
+                }
+                Dispatched::AlreadyDone => Ok(Started::AlreadyDone),
+            }
+        }
         Acquire::Queued { position, holder } => {
             let now = svc.now();
             let saved = svc
@@ -199,15 +215,7 @@ pub async fn dispatch_holder(
                 _ => return Ok(()),
             }
         };
-        let key = format!(
-            "lock/{}/{}/{}/{}/{}/{}",
-            env.0,
-            env.1,
-            env.2,
-            holder.request_id,
-            holder.kind,
-            holder.since.timestamp_millis()
-        );
+        let key = grant_key(env, &holder);
         if let Dispatched::Started {
             run_id: Some(id), ..
         } = Box::pin(run_kind(svc, repo, &request, kind, &key)).await?
@@ -217,6 +225,19 @@ pub async fn dispatch_holder(
         tracing::info!(request_id = %request.id, kind = kind.as_str(), environment = env.2, "queued run started");
         return Ok(());
     }
+}
+
+/// The once-key of one lock grant: the holder, its kind and when it got the lock.
+fn grant_key(env: EnvRef<'_>, holder: &LockHolder) -> String {
+    format!(
+        "lock/{}/{}/{}/{}/{}/{}",
+        env.0,
+        env.1,
+        env.2,
+        holder.request_id,
+        holder.kind,
+        holder.since.timestamp_millis()
+    )
 }
 
 /// Dispatches apply (at the merge commit, with the plan's fingerprint) or destroy

@@ -29,7 +29,7 @@ use bytes::Bytes;
 
 pub use counting::{CountingStore, OpCounts, OpKind, Outcome, StoreMetrics};
 pub use deliveries::{Deliveries, DeliveryRecord};
-pub use fault::{Fault, FaultAction, FaultStore};
+pub use fault::{Fault, FaultAction, FaultStore, FractionalFaults, InjectedCounts};
 pub use fs::FolderStore;
 pub use index::{RequestIndex, Thread};
 pub use locks::{Acquire, EnvLocks, EnvRef, LockDoc, LockHolder, QueuedClaim, Release};

@@ -548,7 +548,17 @@ pub async fn finish_destroy(
         }
         // A person merges it; the merge event archives.
         Some(_) => Ok(()),
-        None if merged || pulls.is_empty() => archive(svc, &request.id).await,
+        None if merged || pulls.is_empty() => {
+            // Merged by a concurrent copy of this step (another replica) or by a
+            // person: record it first, or the archive keeps the cleanup PR open.
+            if let Some(pull) = pulls.iter().find(|p| p.merged || p.merged_at.is_some()) {
+                // GitHub's pull list has `merged_at` but not always `merged`.
+                let mut pull = pull.clone();
+                pull.merged = true;
+                record_cleanup_pr(svc, request, &pull).await?;
+            }
+            archive(svc, &request.id).await
+        }
         None => Ok(()),
     }
 }

@@ -265,7 +265,7 @@ impl Simulator {
                 DeliveryFaults::default(),
                 StdRng::seed_from_u64(config.seed ^ 0x5eed),
             )),
-            target_rng: Mutex::new(StdRng::seed_from_u64(config.seed ^ 0x7a46_e75)),
+            target_rng: Mutex::new(StdRng::seed_from_u64(config.seed ^ 0x07a4_6e75)),
             delivery_parallelism: AtomicUsize::new(1),
             workflow_mode: config.workflow_mode,
         });

@@ -42,7 +42,7 @@ use tfpilot::sim::{DeliveryFaults, FaultResponse, Permission, WorkflowMode};
 use tfpilot::store::testing::{client_for, s3_test_store};
 use tfpilot::store::{
     ETag, FaultStore, FractionalFaults, ListPage, MemoryStore, Object, OpKind, RequestIndex,
-    Requests, S3Store, Store, StoreError, Thread,
+    Requests, RetryingStore, S3Store, Store, StoreError, Thread,
 };
 
 const REQUESTS: usize = 50;
@@ -205,7 +205,9 @@ async fn world(label: &str, setup: Setup) -> Option<World> {
                     seed: setup.seed ^ ((i as u64 + 1) * 0x9e37),
                 }));
                 fault_stores.push(f.clone());
-                stores.push(f);
+                // Layered as `open_store` layers a real backend: its transient
+                // failures retried (and landed writes recognised) above it.
+                stores.push(Arc::new(RetryingStore::new(f)));
             }
             None => stores.push(ledger),
         }
@@ -731,14 +733,16 @@ async fn outcome(w: &World) -> Outcome {
                 q.name
             );
         }
-        let replies = pr_comments
+        let replies: Vec<&str> = pr_comments
             .iter()
             .filter(|c| c.author == bot && tfpilot::render::sticky_request_id(&c.body).is_none())
-            .count();
+            .map(|c| c.body.as_str())
+            .collect();
         assert!(
-            replies <= q.commands.len(),
-            "{}: {replies} replies to {} commands",
+            replies.len() <= q.commands.len(),
+            "{}: {} replies to {} commands: {replies:#?}",
             q.name,
+            replies.len(),
             q.commands.len()
         );
     }

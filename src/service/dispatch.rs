@@ -83,10 +83,25 @@ pub async fn dispatch(
     for (name, value) in extra {
         dispatch_inputs.insert((*name).to_string(), value.clone());
     }
-    let outcome = svc
+    let outcome = match svc
         .github
         .dispatch_workflow(repo, workflow.file, git_ref, &dispatch_inputs)
-        .await?;
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // GitHub answered with an error (after the client's retries): nothing was
+            // dispatched, so the claim is given back and a redelivery or the
+            // reconciler may dispatch it. If even that fails, the claim stays and the
+            // request shows stuck (never two runs).
+            if let Some(key) = once_key
+                && let Err(clear) = svc.markers.clear(&format!("dispatch/{key}")).await
+            {
+                tracing::warn!(request_id = %request.id, error = %clear, "dispatch claim not given back");
+            }
+            return Err(e.into());
+        }
+    };
     let now = svc.now();
     let updated = svc
         .requests

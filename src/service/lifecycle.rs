@@ -15,7 +15,8 @@ use crate::core::patch::{PrUpdate, patch_cleanup_pr, set_queued};
 use crate::core::request::{Request, WorkflowKind};
 use crate::core::status::{Status, derive_status};
 use crate::github::{
-    FileChange, MergeRequest, NewPullRequest, PullRequest, Repo, RunStatus, commit_files,
+    FileChange, MergeRequest, NewPullRequest, PullRequest, Repo, RunStatus,
+    create_branch_with_files,
 };
 use crate::store::{Acquire, EnvRef, LockHolder, Release, StoreError};
 
@@ -459,7 +460,7 @@ pub async fn open_cleanup_pr(
         },
         Err(_) => None,
     };
-    commit_files(
+    match create_branch_with_files(
         &*svc.github,
         repo,
         &branch,
@@ -470,7 +471,14 @@ pub async fn open_cleanup_pr(
             content,
         }],
     )
-    .await?;
+    .await
+    {
+        Ok(_) => {}
+        // An earlier attempt created the branch and failed before the PR: reuse it
+        // rather than stack a second commit on it.
+        Err(e) if matches!(e.status(), Some(409 | 422)) => {}
+        Err(e) => return Err(e.into()),
+    }
     let pull = svc
         .github
         .create_pull(
@@ -523,7 +531,17 @@ pub async fn finish_destroy(
     let env = env_config(svc, repo, request).await?;
     let auto_merge = env.as_ref().is_some_and(|e| e.cleanup_auto_merge);
     let branch = cleanup_branch(&request.id);
-    let pulls = svc.github.list_pulls_by_head(repo, &branch).await?;
+    let mut pulls = svc.github.list_pulls_by_head(repo, &branch).await?;
+    if pulls.is_empty() {
+        // Opening the cleanup PR failed when the destroy was dispatched: open it now.
+        // Only with nothing of the request left on the default branch is there
+        // nothing to clean up.
+        let base = default_branch(svc, repo, request).await?;
+        match Box::pin(open_cleanup_pr(svc, repo, request, &base)).await? {
+            None => return archive(svc, &request.id).await,
+            Some(number) => pulls.push(svc.github.get_pull(repo, number).await?),
+        }
+    }
     let open = pulls
         .iter()
         .find(|p| p.state == crate::github::IssueState::Open);
@@ -548,7 +566,7 @@ pub async fn finish_destroy(
         }
         // A person merges it; the merge event archives.
         Some(_) => Ok(()),
-        None if merged || pulls.is_empty() => {
+        None if merged => {
             // Merged by a concurrent copy of this step (another replica) or by a
             // person: record it first, or the archive keeps the cleanup PR open.
             if let Some(pull) = pulls.iter().find(|p| p.merged || p.merged_at.is_some()) {

@@ -2,11 +2,14 @@
 //!
 //! GitHub does not redeliver on its own, and a delivery can be lost between
 //! GitHub and tfpilot. On an interval (and on demand) the reconciler looks at
-//! every live request and repairs two things through the same code the webhooks
-//! use: runs that have looked queued or in progress for too long are re-read from
-//! the API and patched with the core patch functions (`sync`), and a sticky
-//! comment whose render lags behind the facts' `version` is rendered again
-//! (`effects`). Both are idempotent and conditional, so any number of replicas
+//! every live request and repairs through the same code the webhooks use: runs
+//! that have looked queued or in progress for too long are re-read from the API
+//! and patched with the core patch functions (`sync`); a request PR that never got
+//! its first plan is planned (under the issue flow's once-key); a sticky comment
+//! whose render lags behind the facts' `version` is rendered again (`effects`).
+//! Then each environment lock in use: a holder handed the lock long ago without a
+//! run is dispatched (under the grant's once-key), a holder whose run is over hands
+//! the lock on. All of it is idempotent and conditional, so any number of replicas
 //! may reconcile at once.
 
 use std::collections::BTreeMap;

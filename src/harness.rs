@@ -525,3 +525,143 @@ pub fn module_plan(
     })
     .to_string())
 }
+
+// ---------------------------------------------------------------------------
+// Several replicas (issue 12): N tfpilot instances behind one simulator.
+
+/// How to start [`Replicas`].
+pub struct ReplicaOptions {
+    /// One store client per replica (all over the same bucket or folder, typically);
+    /// the number of replicas is the number of stores.
+    pub stores: Vec<Arc<dyn Store>>,
+    /// How workflow runs advance.
+    pub workflow_mode: WorkflowMode,
+    /// The shared fake clock's start.
+    pub now: DateTime<Utc>,
+    /// Script the four workflows to succeed with realistic artifacts.
+    pub default_scripts: bool,
+    /// Simulator seed (delivery faults, replica picks, call faults).
+    pub seed: u64,
+    /// The repository's `.github/tfpilot.yml` (default: [`EXAMPLE_CONFIG`]).
+    pub config: Option<String>,
+}
+
+/// One tfpilot instance of [`Replicas`], serving over loopback HTTP.
+pub struct Replica {
+    /// Its router's state (its own service, GitHub client and caches).
+    pub state: AppState,
+    /// Every store operation this replica made, counted.
+    pub store_counts: Arc<CountingStore>,
+    /// The store client it was given (behind the counter).
+    pub store: Arc<dyn Store>,
+    /// Where it listens (`http://<addr>/webhooks/github`).
+    pub addr: std::net::SocketAddr,
+    server: tokio::task::AbortHandle,
+}
+
+/// A simulator and several tfpilot replicas, each its own `assemble(Parts)` served
+/// with axum on 127.0.0.1 like `tfpilot serve`; each delivery goes to a random one.
+pub struct Replicas {
+    /// The simulated GitHub.
+    pub sim: Simulator,
+    /// The replicas, in the order of [`ReplicaOptions::stores`].
+    pub replicas: Vec<Replica>,
+    /// The clock every replica reads.
+    pub clock: Arc<FakeClock>,
+}
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        for r in &self.replicas {
+            r.server.abort();
+        }
+    }
+}
+
+/// A GitHub client of the test app against `sim`, with short retry backoffs.
+fn sim_github_client(sim: &Simulator, app_id: u64) -> Result<GitHubClient, HarnessError> {
+    let credentials = AppCredentials::from_pem(
+        app_id,
+        &SecretString::from(TEST_APP_PRIVATE_KEY_PEM.to_string()),
+    )?;
+    let mut github_config = GitHubConfig::new(credentials).with_api_url(sim.base_url());
+    github_config.retry = RetryPolicy {
+        base_delay: std::time::Duration::from_millis(5),
+        max_delay: std::time::Duration::from_millis(50),
+        ..github_config.retry
+    };
+    Ok(GitHubClient::new(github_config)?)
+}
+
+impl Harness {
+    /// Starts the simulator, seeds [`INFRA_REPO`] and serves one replica per store on
+    /// its own loopback port; the simulator's deliveries go to a random replica each.
+    pub async fn start_replicas(opts: ReplicaOptions) -> Result<Replicas, HarnessError> {
+        crate::github::install_crypto_provider();
+        let mut config = SimConfig::for_tests();
+        config.workflow_mode = opts.workflow_mode;
+        config.seed = opts.seed;
+        let secret = config.webhook_secret.clone();
+        let app_id = config.app_id;
+        let sim = Simulator::start(config).await?;
+        sim.create_repo(infra_repo_spec(
+            opts.config.as_deref().unwrap_or(EXAMPLE_CONFIG),
+        )?)?;
+        if opts.default_scripts {
+            script_default_workflows(&sim);
+        }
+        let clock = Arc::new(FakeClock::new(opts.now));
+        let mut replicas = Vec::new();
+        let mut targets = Vec::new();
+        for store in opts.stores {
+            let client = sim_github_client(&sim, app_id)?;
+            let github_metrics = client.metrics();
+            let assembled = assemble(Parts {
+                webhook_secret: SecretString::from(secret.clone()),
+                store: store.clone(),
+                github: Arc::new(client),
+                github_metrics: Some(github_metrics),
+                clock: clock.clone(),
+                settings: Settings::default(),
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(SimError::Io)?;
+            let addr = listener.local_addr().map_err(SimError::Io)?;
+            let router = app(assembled.state.clone());
+            let server = tokio::spawn(async move {
+                // ends when the replicas are dropped (task aborted)
+                let _ = axum::serve(listener, router).await;
+            });
+            targets.push(WebhookTarget::Url(format!("http://{addr}/webhooks/github")));
+            replicas.push(Replica {
+                state: assembled.state,
+                store_counts: assembled.store_counts,
+                store,
+                addr,
+                server: server.abort_handle(),
+            });
+        }
+        sim.set_webhook_target(WebhookTarget::Any(targets));
+        Ok(Replicas {
+            sim,
+            replicas,
+            clock,
+        })
+    }
+}
+
+impl Replicas {
+    /// Waits until every delivery was answered and no automatic run is mid-flight.
+    pub async fn settle(&self) -> Result<(), SimError> {
+        self.sim.quiesce().await
+    }
+
+    /// Each replica's store operation counts, in replica order.
+    pub fn store_counts(&self) -> Vec<crate::store::OpCounts> {
+        self.replicas
+            .iter()
+            .map(|r| r.store_counts.counts())
+            .collect()
+    }
+}

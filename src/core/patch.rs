@@ -255,6 +255,8 @@ fn describe_run(kind: WorkflowKind, run: &RunFacts, restarted: bool) -> String {
 ///
 /// Seeing the same nonce again only adopts a run id learned later (GitHub returned it,
 /// or the first event named it); anything else about that dispatch is already known.
+/// A run whose events were patched in before the dispatch was recorded keeps its
+/// status and conclusion; it gains the nonce.
 /// A destroy also sets `github.destroyTriggeredAt`. A queue fact for `kind` is cleared.
 pub fn record_dispatch(
     current: &Request,
@@ -280,12 +282,25 @@ pub fn record_dispatch(
         ));
         return Some(next);
     }
-    let run = RunFacts {
-        run_id,
-        status: Some(RunStatus::Queued),
-        triggered_at: Some(triggered_at),
-        nonce: Some(nonce.to_string()),
-        ..RunFacts::default()
+    // The run's own events can arrive before the dispatch is recorded (they name the
+    // request in the run name): keep what they said, add what only the dispatch knows.
+    let run = match current.run(kind) {
+        Some(existing) if run_id.is_some() && existing.run_id == run_id => {
+            if existing.nonce.as_deref() == Some(nonce) {
+                return None;
+            }
+            let mut run = existing.clone();
+            run.nonce = Some(nonce.to_string());
+            run.triggered_at.get_or_insert(triggered_at);
+            run
+        }
+        _ => RunFacts {
+            run_id,
+            status: Some(RunStatus::Queued),
+            triggered_at: Some(triggered_at),
+            nonce: Some(nonce.to_string()),
+            ..RunFacts::default()
+        },
     };
     let github = next.github_mut();
     *github.workflows.slot(kind) = Some(run);
@@ -913,6 +928,30 @@ mod tests {
             (Some(99), Some(RunStatus::Queued), None, None)
         );
         assert_eq!(derive_status(&again, t(31)), Status::Planning);
+    }
+
+    #[test]
+    fn a_dispatch_recorded_after_its_runs_events_keeps_what_they_said() {
+        // The run's events (matched by its run name) arrive before the dispatcher
+        // records the dispatch: the record must not turn a finished run back to queued.
+        let ran = patch_workflow_run(
+            &empty(),
+            WorkflowKind::Plan,
+            &ev(1, "completed", Some("success"), 9),
+        )
+        .expect("run recorded");
+        let run_id = plan(&ran).run_id;
+        let recorded =
+            record_dispatch(&ran, WorkflowKind::Plan, "n0nce3", t(5), run_id).expect("nonce");
+        let p = plan(&recorded);
+        assert_eq!(p.status, Some(RunStatus::Completed));
+        assert_eq!(p.conclusion.as_deref(), Some("success"));
+        assert_eq!(p.nonce.as_deref(), Some("n0nce3"));
+        assert_eq!(derive_status(&recorded, t(10)), derive_status(&ran, t(10)));
+        assert_eq!(
+            record_dispatch(&recorded, WorkflowKind::Plan, "n0nce3", t(6), run_id),
+            None
+        );
     }
 
     #[test]

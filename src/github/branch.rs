@@ -39,7 +39,50 @@ pub async fn commit_files(
                 .sha
         }
     };
-    let parent_commit = gh.get_commit(repo, &parent).await?;
+    let commit = commit_on(gh, repo, &parent, message, changes).await?;
+    match existing {
+        Some(_) => {
+            gh.update_ref(repo, &branch_ref, &commit.sha, false).await?;
+        }
+        None => {
+            gh.create_ref(repo, &format!("refs/heads/{branch}"), &commit.sha)
+                .await?;
+        }
+    }
+    Ok(commit)
+}
+
+/// Creates `branch` from `base_branch` with one commit of `changes`, and never moves
+/// an existing branch: when `branch` exists (a concurrent creator won) GitHub answers
+/// 422 and nothing is committed on it, so two racing creators cannot stack commits.
+pub async fn create_branch_with_files(
+    gh: &dyn GitHub,
+    repo: &Repo,
+    branch: &str,
+    base_branch: &str,
+    message: &str,
+    changes: &[FileChange],
+) -> GitHubResult<GitCommit> {
+    let parent = gh
+        .get_ref(repo, &format!("heads/{base_branch}"))
+        .await?
+        .object
+        .sha;
+    let commit = commit_on(gh, repo, &parent, message, changes).await?;
+    gh.create_ref(repo, &format!("refs/heads/{branch}"), &commit.sha)
+        .await?;
+    Ok(commit)
+}
+
+/// A commit of `changes` on top of `parent` (not yet on any branch).
+async fn commit_on(
+    gh: &dyn GitHub,
+    repo: &Repo,
+    parent: &str,
+    message: &str,
+    changes: &[FileChange],
+) -> GitHubResult<GitCommit> {
+    let parent_commit = gh.get_commit(repo, parent).await?;
     let mut entries = Vec::with_capacity(changes.len());
     for change in changes {
         match &change.content {
@@ -53,17 +96,6 @@ pub async fn commit_files(
     let tree = gh
         .create_tree(repo, &parent_commit.tree.sha, &entries)
         .await?;
-    let commit = gh
-        .create_commit(repo, message, &tree.sha, std::slice::from_ref(&parent))
-        .await?;
-    match existing {
-        Some(_) => {
-            gh.update_ref(repo, &branch_ref, &commit.sha, false).await?;
-        }
-        None => {
-            gh.create_ref(repo, &format!("refs/heads/{branch}"), &commit.sha)
-                .await?;
-        }
-    }
-    Ok(commit)
+    gh.create_commit(repo, message, &tree.sha, &[parent.to_string()])
+        .await
 }

@@ -43,7 +43,7 @@ mod transport;
 pub mod types;
 
 pub use auth::AppCredentials;
-pub use branch::{FileChange, commit_files};
+pub use branch::{FileChange, commit_files, create_branch_with_files};
 pub use client::{API_URL_ENV, DEFAULT_API_URL, GitHubClient, GitHubConfig, convert_manifest};
 pub use error::{GitHubError, GitHubResult};
 pub use metrics::{CallCount, GitHubMetrics, MetricsSnapshot};

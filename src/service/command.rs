@@ -544,14 +544,22 @@ async fn reply_once(
     once_prefix: &str,
     text: &str,
 ) -> Result<(), ServiceError> {
-    if svc
-        .markers
-        .first_time(&format!("reply/{once_prefix}"), svc.now())
-        .await?
+    let claim = format!("reply/{once_prefix}");
+    if svc.markers.first_time(&claim, svc.now()).await?
+        && let Err(e) = svc.github.create_comment(repo, number, text).await
     {
-        svc.github.create_comment(repo, number, text).await?;
+        give_back(svc, &claim).await;
+        return Err(e.into());
     }
     Ok(())
+}
+
+/// GitHub refused the claimed action (after the client's retries): nothing was
+/// done, so the claim is given back for the redelivery.
+async fn give_back(svc: &Service, claim: &str) {
+    if let Err(e) = svc.markers.clear(claim).await {
+        tracing::warn!(claim, error = %e, "claim not given back");
+    }
 }
 
 /// Reacts to the comment unless this delivery already did.
@@ -562,14 +570,15 @@ async fn react_once(
     once_prefix: &str,
     content: ReactionContent,
 ) -> Result<(), ServiceError> {
-    if svc
-        .markers
-        .first_time(&format!("react/{once_prefix}"), svc.now())
-        .await?
-    {
-        svc.github
+    let claim = format!("react/{once_prefix}");
+    if svc.markers.first_time(&claim, svc.now()).await?
+        && let Err(e) = svc
+            .github
             .create_comment_reaction(repo, comment_id, content)
-            .await?;
+            .await
+    {
+        give_back(svc, &claim).await;
+        return Err(e.into());
     }
     Ok(())
 }

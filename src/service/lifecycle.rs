@@ -15,7 +15,8 @@ use crate::core::patch::{PrUpdate, patch_cleanup_pr, set_queued};
 use crate::core::request::{Request, WorkflowKind};
 use crate::core::status::{Status, derive_status};
 use crate::github::{
-    FileChange, MergeRequest, NewPullRequest, PullRequest, Repo, RunStatus, commit_files,
+    FileChange, MergeRequest, NewPullRequest, PullRequest, Repo, RunStatus,
+    create_branch_with_files,
 };
 use crate::store::{Acquire, EnvRef, LockHolder, Release, StoreError};
 
@@ -145,16 +146,32 @@ pub async fn start_or_queue(
             .await?;
     }
     match acquired {
-        Acquire::Held { .. } => match Box::pin(run_kind(svc, repo, request, kind, once_key)).await?
-        {
-            Dispatched::Started { run_id, .. } => {
-                if let Some(id) = run_id {
-                    svc.locks.attach_run(env_ref, &request.id, id).await?;
-                }
-                Ok(Started::Dispatched { run_id })
+        Acquire::Held { holder, newly } => {
+            // A grant this call did not make was handed on from the queue (whoever
+            // released dispatches it under the grant's key) or made by a concurrent
+            // copy of this delivery: claim the grant's key too, so exactly one of
+            // them dispatches.
+            if !newly
+                && !svc
+                    .markers
+                    .first_time(
+                        &format!("dispatch/{}", grant_key(env_ref, &holder)),
+                        svc.now(),
+                    )
+                    .await?
+            {
+                return Ok(Started::AlreadyDone);
             }
-            Dispatched::AlreadyDone => Ok(Started::AlreadyDone),
-        },
+            match Box::pin(run_kind(svc, repo, request, kind, once_key)).await? {
+                Dispatched::Started { run_id, .. } => {
+                    if let Some(id) = run_id {
+                        svc.locks.attach_run(env_ref, &request.id, id).await?;
+                    }
+                    Ok(Started::Dispatched { run_id })
+                }
+                Dispatched::AlreadyDone => Ok(Started::AlreadyDone),
+            }
+        }
         Acquire::Queued { position, holder } => {
             let now = svc.now();
             let saved = svc
@@ -199,15 +216,7 @@ pub async fn dispatch_holder(
                 _ => return Ok(()),
             }
         };
-        let key = format!(
-            "lock/{}/{}/{}/{}/{}/{}",
-            env.0,
-            env.1,
-            env.2,
-            holder.request_id,
-            holder.kind,
-            holder.since.timestamp_millis()
-        );
+        let key = grant_key(env, &holder);
         if let Dispatched::Started {
             run_id: Some(id), ..
         } = Box::pin(run_kind(svc, repo, &request, kind, &key)).await?
@@ -217,6 +226,19 @@ pub async fn dispatch_holder(
         tracing::info!(request_id = %request.id, kind = kind.as_str(), environment = env.2, "queued run started");
         return Ok(());
     }
+}
+
+/// The once-key of one lock grant: the holder, its kind and when it got the lock.
+fn grant_key(env: EnvRef<'_>, holder: &LockHolder) -> String {
+    format!(
+        "lock/{}/{}/{}/{}/{}/{}",
+        env.0,
+        env.1,
+        env.2,
+        holder.request_id,
+        holder.kind,
+        holder.since.timestamp_millis()
+    )
 }
 
 /// Dispatches apply (at the merge commit, with the plan's fingerprint) or destroy
@@ -446,7 +468,7 @@ pub async fn open_cleanup_pr(
         },
         Err(_) => None,
     };
-    commit_files(
+    match create_branch_with_files(
         &*svc.github,
         repo,
         &branch,
@@ -457,7 +479,14 @@ pub async fn open_cleanup_pr(
             content,
         }],
     )
-    .await?;
+    .await
+    {
+        Ok(_) => {}
+        // An earlier attempt created the branch and failed before the PR: reuse it
+        // rather than stack a second commit on it.
+        Err(e) if matches!(e.status(), Some(409 | 422)) => {}
+        Err(e) => return Err(e.into()),
+    }
     let pull = svc
         .github
         .create_pull(
@@ -510,7 +539,17 @@ pub async fn finish_destroy(
     let env = env_config(svc, repo, request).await?;
     let auto_merge = env.as_ref().is_some_and(|e| e.cleanup_auto_merge);
     let branch = cleanup_branch(&request.id);
-    let pulls = svc.github.list_pulls_by_head(repo, &branch).await?;
+    let mut pulls = svc.github.list_pulls_by_head(repo, &branch).await?;
+    if pulls.is_empty() {
+        // Opening the cleanup PR failed when the destroy was dispatched: open it now.
+        // Only with nothing of the request left on the default branch is there
+        // nothing to clean up.
+        let base = default_branch(svc, repo, request).await?;
+        match Box::pin(open_cleanup_pr(svc, repo, request, &base)).await? {
+            None => return archive(svc, &request.id).await,
+            Some(number) => pulls.push(svc.github.get_pull(repo, number).await?),
+        }
+    }
     let open = pulls
         .iter()
         .find(|p| p.state == crate::github::IssueState::Open);
@@ -535,7 +574,17 @@ pub async fn finish_destroy(
         }
         // A person merges it; the merge event archives.
         Some(_) => Ok(()),
-        None if merged || pulls.is_empty() => archive(svc, &request.id).await,
+        None if merged => {
+            // Merged by a concurrent copy of this step (another replica) or by a
+            // person: record it first, or the archive keeps the cleanup PR open.
+            if let Some(pull) = pulls.iter().find(|p| p.merged || p.merged_at.is_some()) {
+                // GitHub's pull list has `merged_at` but not always `merged`.
+                let mut pull = pull.clone();
+                pull.merged = true;
+                record_cleanup_pr(svc, request, &pull).await?;
+            }
+            archive(svc, &request.id).await
+        }
         None => Ok(()),
     }
 }

@@ -21,7 +21,7 @@ use crate::core::request::{Request, WorkflowKind};
 use crate::github::{Repo, WorkflowRun};
 use crate::store::{LockHolder, Release};
 
-use super::dispatch::repo_of_request;
+use super::dispatch::{dispatch, repo_of_request};
 use super::lifecycle::{dispatch_holder, holder_gone};
 use super::{Service, ServiceError, effects, sync};
 
@@ -40,7 +40,8 @@ pub struct ReconcileReport {
     pub rerendered: Vec<String>,
     /// Environments (`owner/repo/env`) whose holder was over or gone and was released.
     pub released: Vec<String>,
-    /// Lock holders whose lost dispatch was found on GitHub or made again.
+    /// Requests whose lost dispatch (a lock holder's run, a PR's first plan) was found
+    /// on GitHub or made again.
     pub redispatched: Vec<String>,
     /// Requests or environments a pass could not repair this time (logged).
     pub failed: Vec<String>,
@@ -66,6 +67,19 @@ pub fn has_stuck_run(request: &Request, now: chrono::DateTime<chrono::Utc>) -> b
                 && last_news.is_some_and(|t| now - t > Duration::minutes(STUCK_AFTER_MINUTES))
         })
     })
+}
+
+/// True when the request's PR has been open a while and no plan was ever dispatched
+/// (the issue delivery that opened the PR failed before its plan, redeliveries too).
+pub fn initial_plan_missing(request: &Request, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let opened_long_ago = request
+        .timeline
+        .first()
+        .and_then(|t| t.at)
+        .is_some_and(|t| now - t > Duration::minutes(STUCK_AFTER_MINUTES));
+    request.pr().is_some_and(|pr| pr.open && !pr.merged)
+        && request.run(WorkflowKind::Plan).is_none()
+        && opened_long_ago
 }
 
 /// True when the PR shows an older render than the facts.
@@ -118,6 +132,26 @@ async fn request(
     let Some(fresh) = svc.requests.get(id).await? else {
         return Ok(());
     };
+    if initial_plan_missing(&fresh, svc.now()) {
+        // Dispatched under the issue flow's own once-key: never a second first plan.
+        let branch = fresh
+            .branch_name
+            .clone()
+            .unwrap_or_else(|| format!("request/{id}"));
+        let key = format!("plan-initial-{id}");
+        tracing::info!(event = "reconcile.initial_plan", request_id = %id, "request PR without a plan: planning");
+        Box::pin(dispatch(
+            svc,
+            &repo,
+            &fresh,
+            WorkflowKind::Plan,
+            &branch,
+            &[],
+            Some(&key),
+        ))
+        .await?;
+        report.redispatched.push(id.to_string());
+    }
     if render_lags(&fresh) {
         Box::pin(effects::sync_effects(svc, id)).await?;
         report.rerendered.push(id.to_string());

@@ -53,8 +53,9 @@ impl CallFault {
 #[derive(Default)]
 pub(crate) struct CallFaults {
     pub rules: Vec<CallFault>,
-    /// Fraction of all calls (0.0–1.0) answered with `response`.
-    pub fraction: Option<(f64, FaultResponse)>,
+    /// Fraction of all calls (0.0–1.0) answered with one of the responses, picked
+    /// uniformly (seeded RNG).
+    pub fraction: Option<(f64, Vec<FaultResponse>)>,
 }
 
 impl CallFaults {
@@ -70,7 +71,9 @@ impl CallFaults {
         }
         self.rules.retain(|r| r.times > 0);
         match &self.fraction {
-            Some((p, resp)) if rng.gen_bool(p.clamp(0.0, 1.0)) => Some(resp.clone()),
+            Some((p, responses)) if !responses.is_empty() && rng.gen_bool(p.clamp(0.0, 1.0)) => {
+                responses.get(rng.gen_range(0..responses.len())).cloned()
+            }
             _ => None,
         }
     }

@@ -1,12 +1,12 @@
 //! The handle tests and the demo hold: start, configure, script, inject faults, quiesce.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::task::AbortHandle;
 
 use super::faults::{CallFault, DeliveryFault, DeliveryFaults, FaultResponse};
@@ -28,6 +28,11 @@ pub(crate) struct Shared {
     pub http: reqwest::Client,
     target: Mutex<Option<WebhookTarget>>,
     delivery_faults: Mutex<(DeliveryFaults, StdRng)>,
+    /// Picks among the targets of [`WebhookTarget::Any`] (own RNG: adding replicas
+    /// does not change which faults the deliveries get).
+    target_rng: Mutex<StdRng>,
+    /// Deliveries in flight at once (1: strictly one after another).
+    delivery_parallelism: AtomicUsize,
     workflow_mode: WorkflowMode,
 }
 
@@ -42,8 +47,21 @@ impl Shared {
         lock(&self.world)
     }
 
-    pub(crate) fn target(&self) -> Option<WebhookTarget> {
-        lock(&self.target).clone()
+    /// Where the next send goes: the target, with `Any` resolved to one of its members.
+    pub(crate) fn pick_target(&self) -> Option<WebhookTarget> {
+        let mut target = lock(&self.target).clone()?;
+        while let WebhookTarget::Any(members) = target {
+            if members.is_empty() {
+                return None;
+            }
+            let i = lock(&self.target_rng).gen_range(0..members.len());
+            target = members.into_iter().nth(i)?;
+        }
+        Some(target)
+    }
+
+    pub(crate) fn delivery_parallelism(&self) -> usize {
+        self.delivery_parallelism.load(Ordering::SeqCst).max(1)
     }
 
     pub(crate) fn pick_delivery_fault(&self, event: &str) -> Option<DeliveryFault> {
@@ -247,6 +265,8 @@ impl Simulator {
                 DeliveryFaults::default(),
                 StdRng::seed_from_u64(config.seed ^ 0x5eed),
             )),
+            target_rng: Mutex::new(StdRng::seed_from_u64(config.seed ^ 0x07a4_6e75)),
+            delivery_parallelism: AtomicUsize::new(1),
             workflow_mode: config.workflow_mode,
         });
         let (router, routes) = super::http::router(shared.clone());
@@ -485,7 +505,13 @@ impl Simulator {
 
     /// Fail a fraction (0.0–1.0) of all REST calls with `response` (seeded RNG).
     pub fn fail_fraction(&self, fraction: f64, response: FaultResponse) {
-        self.shared.world().faults.fraction = Some((fraction, response));
+        self.shared.world().faults.fraction = Some((fraction, vec![response]));
+    }
+
+    /// Fail a fraction (0.0–1.0) of all REST calls, each failing call answered with one
+    /// of `responses` picked uniformly (seeded RNG): a mix of 5xx and 429, say.
+    pub fn fail_fraction_mixed(&self, fraction: f64, responses: Vec<FaultResponse>) {
+        self.shared.world().faults.fraction = Some((fraction, responses));
     }
 
     /// Remove every call fault.
@@ -498,6 +524,15 @@ impl Simulator {
     /// Replace the delivery fault settings.
     pub fn set_delivery_faults(&self, faults: DeliveryFaults) {
         lock(&self.shared.delivery_faults).0 = faults;
+    }
+
+    /// How many deliveries may be in flight at once (default 1: one after another, in
+    /// queue order). Above 1 they start in queue order and overlap, as GitHub's do;
+    /// the copies of a duplicated delivery then arrive at the same time.
+    pub fn set_delivery_parallelism(&self, n: usize) {
+        self.shared
+            .delivery_parallelism
+            .store(n.max(1), Ordering::SeqCst);
     }
 
     /// Apply `fault` to the next delivery of `event` (`None`: of any event).

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use super::faults::DeliveryFault;
@@ -19,6 +20,9 @@ pub enum WebhookTarget {
     Url(String),
     /// Call this router in-process (no port needed), like bors' tests do.
     Router(axum::Router),
+    /// Each send (each copy of a duplicated delivery separately) goes to one of these,
+    /// picked with the simulator's seeded RNG: replicas behind a load balancer.
+    Any(Vec<WebhookTarget>),
 }
 
 impl std::fmt::Debug for WebhookTarget {
@@ -26,6 +30,7 @@ impl std::fmt::Debug for WebhookTarget {
         match self {
             WebhookTarget::Url(u) => write!(f, "Url({u})"),
             WebhookTarget::Router(_) => write!(f, "Router"),
+            WebhookTarget::Any(targets) => write!(f, "Any({targets:?})"),
         }
     }
 }
@@ -86,17 +91,21 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 /// Drain the queue in order, applying delivery faults, until the simulator is dropped.
+/// With a delivery parallelism above 1, up to that many deliveries are in flight at
+/// once (started in queue order), as GitHub sends them.
 pub(crate) async fn run_sender(shared: SharedRef, mut rx: mpsc::UnboundedReceiver<DeliveryRecord>) {
     // a delivery held back by `Reorder`, sent right after the next one (or after a short wait)
     let mut held: Option<DeliveryRecord> = None;
+    let mut in_flight = JoinSet::new();
     loop {
+        // reap finished sends so the set does not grow
+        while in_flight.try_join_next().is_some() {}
         let next = if held.is_some() {
             match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
                 Ok(v) => v,
                 Err(_) => {
                     if let Some(h) = held.take() {
-                        send_once(&shared, &h).await;
-                        finish(&shared);
+                        deliver(&shared, &mut in_flight, h, 1, None).await;
                     }
                     continue;
                 }
@@ -115,26 +124,55 @@ pub(crate) async fn run_sender(shared: SharedRef, mut rx: mpsc::UnboundedReceive
                 held = Some(d);
                 continue;
             }
-            Some(DeliveryFault::Duplicate) => {
-                send_once(&shared, &d).await;
-                send_once(&shared, &d).await;
-                finish(&shared);
-            }
+            Some(DeliveryFault::Duplicate) => deliver(&shared, &mut in_flight, d, 2, None).await,
             Some(DeliveryFault::Delay(dur)) => {
-                tokio::time::sleep(dur).await;
-                send_once(&shared, &d).await;
-                finish(&shared);
+                deliver(&shared, &mut in_flight, d, 1, Some(dur)).await;
             }
-            _ => {
-                send_once(&shared, &d).await;
-                finish(&shared);
-            }
+            _ => deliver(&shared, &mut in_flight, d, 1, None).await,
         }
         if let Some(h) = held.take() {
-            send_once(&shared, &h).await;
-            finish(&shared);
+            deliver(&shared, &mut in_flight, h, 1, None).await;
         }
     }
+}
+
+/// Sends `copies` copies of `d` (each to its own pick of the target) after `delay`,
+/// then marks it finished: inline when deliveries go one at a time, else as a task
+/// once fewer than the parallelism are in flight.
+async fn deliver(
+    shared: &SharedRef,
+    in_flight: &mut JoinSet<()>,
+    d: DeliveryRecord,
+    copies: usize,
+    delay: Option<Duration>,
+) {
+    // targets are picked here, in queue order, so a seed gives the same choices
+    let targets: Vec<Option<WebhookTarget>> = (0..copies).map(|_| shared.pick_target()).collect();
+    let parallelism = shared.delivery_parallelism();
+    if parallelism <= 1 {
+        if let Some(dur) = delay {
+            tokio::time::sleep(dur).await;
+        }
+        for target in targets {
+            send_once(shared, &d, target).await;
+        }
+        finish(shared);
+        return;
+    }
+    while in_flight.len() >= parallelism {
+        if in_flight.join_next().await.is_none() {
+            break;
+        }
+    }
+    let shared = shared.clone();
+    in_flight.spawn(async move {
+        if let Some(dur) = delay {
+            tokio::time::sleep(dur).await;
+        }
+        // the copies of a duplicate arrive at the same time, as GitHub's retries can
+        futures::future::join_all(targets.into_iter().map(|t| send_once(&shared, &d, t))).await;
+        finish(&shared);
+    });
 }
 
 fn finish(shared: &SharedRef) {
@@ -142,7 +180,7 @@ fn finish(shared: &SharedRef) {
     shared.activity.touch();
 }
 
-async fn send_once(shared: &SharedRef, d: &DeliveryRecord) {
+async fn send_once(shared: &SharedRef, d: &DeliveryRecord, target: Option<WebhookTarget>) {
     let body = match serde_json::to_vec(&d.payload) {
         Ok(b) => b,
         Err(_) => return,
@@ -164,7 +202,6 @@ async fn send_once(shared: &SharedRef, d: &DeliveryRecord) {
         ),
         ("x-hub-signature-256", sig),
     ];
-    let target = shared.target();
     let started = Instant::now();
     let result: Result<u16, ()> = match target {
         None => {
@@ -184,6 +221,11 @@ async fn send_once(shared: &SharedRef, d: &DeliveryRecord) {
                 .await
                 .map(|r| r.status().as_u16())
                 .map_err(|_| ())
+        }
+        // `pick_target` resolves `Any`; a nested one left here is treated as no target
+        Some(WebhookTarget::Any(_)) => {
+            shared.update_delivery(d.id, None, DeliveryOutcome::NoTarget, 0);
+            return;
         }
         Some(WebhookTarget::Router(router)) => {
             let mut builder = http::Request::builder()

@@ -33,8 +33,11 @@
 //!   missing inputs like GitHub, and applies concurrency groups (`pending` runs,
 //!   `queue: max`, `cancel-in-progress`, and GitHub's default of cancelling an older
 //!   pending run).
-//! - Faults: `fail_calls`, `fail_fraction`, `clear_call_faults`, `set_delivery_faults`,
-//!   `fault_next_delivery`.
+//! - Faults: `fail_calls`, `fail_fraction`, `fail_fraction_mixed`, `clear_call_faults`,
+//!   `set_delivery_faults`, `fault_next_delivery`.
+//! - Deliveries: one at a time in queue order, or `set_delivery_parallelism(n)` in
+//!   flight at once; [`WebhookTarget::Any`] sends each (each copy of a duplicate
+//!   separately) to a random one of several targets (replicas).
 //! - Inspection: `comments`, `issue`, `pull`/`pulls`, `branches`, `file`, `paths`,
 //!   `check_runs`/`check_runs_named`, `dispatches`, `workflow_runs`, `calls`/`write_calls`,
 //!   `deliveries`; `quiesce` waits for idle.

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use super::{ETag, ListPage, Object, OpKind, Store, StoreError};
 
@@ -35,10 +37,40 @@ pub struct Fault {
     pub times: u32,
 }
 
+/// Faults on a random fraction of every operation, on top of the scripted ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FractionalFaults {
+    /// Probability (0.0–1.0) that an operation of any kind fails.
+    pub rate: f64,
+    /// Of the failing writes, the share (0.0–1.0) that is applied before the error
+    /// ("write applied, response lost"); the rest fail before reaching the store.
+    pub lost_response_share: f64,
+    /// Seed of the random draws.
+    pub seed: u64,
+}
+
+/// How many faults a [`FaultStore`] injected, by what they did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InjectedCounts {
+    /// Failed without calling the inner store.
+    pub failed_before: u64,
+    /// Applied by the inner store, then reported as failed.
+    pub failed_after: u64,
+    /// Delayed.
+    pub delayed: u64,
+}
+
+struct Fractional {
+    faults: FractionalFaults,
+    rng: StdRng,
+}
+
 /// Wraps a store and applies scripted faults.
 pub struct FaultStore {
     inner: Arc<dyn Store>,
     faults: Mutex<Vec<Fault>>,
+    fractional: Mutex<Option<Fractional>>,
+    injected: Mutex<InjectedCounts>,
 }
 
 impl fmt::Debug for FaultStore {
@@ -55,7 +87,46 @@ impl FaultStore {
         Self {
             inner,
             faults: Mutex::new(Vec::new()),
+            fractional: Mutex::new(None),
+            injected: Mutex::new(InjectedCounts::default()),
         }
+    }
+
+    /// Fails a random fraction of all operations from now on (`None`: stop).
+    pub fn set_fractional(&self, faults: Option<FractionalFaults>) {
+        *self.fractional.lock().unwrap_or_else(|p| p.into_inner()) = faults.map(|f| Fractional {
+            rng: StdRng::seed_from_u64(f.seed),
+            faults: f,
+        });
+    }
+
+    /// The faults injected so far.
+    pub fn injected(&self) -> InjectedCounts {
+        *self.injected.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn count(&self, action: &FaultAction) {
+        let mut n = self.injected.lock().unwrap_or_else(|p| p.into_inner());
+        match action {
+            FaultAction::FailBefore => n.failed_before += 1,
+            FaultAction::FailAfter => n.failed_after += 1,
+            FaultAction::Delay(_) => n.delayed += 1,
+        }
+    }
+
+    fn roll(&self, op: OpKind) -> Option<FaultAction> {
+        let mut guard = self.fractional.lock().unwrap_or_else(|p| p.into_inner());
+        let Fractional { faults, rng } = guard.as_mut()?;
+        if !rng.gen_bool(faults.rate.clamp(0.0, 1.0)) {
+            return None;
+        }
+        // a read that "landed" is just a failed read; only writes can be lost responses
+        let lost = op.is_write() && rng.gen_bool(faults.lost_response_share.clamp(0.0, 1.0));
+        Some(if lost {
+            FaultAction::FailAfter
+        } else {
+            FaultAction::FailBefore
+        })
     }
 
     /// Adds a fault; the first matching unspent fault applies.
@@ -77,12 +148,19 @@ impl FaultStore {
     }
 
     fn take(&self, op: OpKind, key: &str) -> Option<FaultAction> {
-        let mut faults = self.faults();
-        let fault = faults
-            .iter_mut()
-            .find(|f| f.op == op && f.times > 0 && key.starts_with(&f.key_prefix))?;
-        fault.times -= 1;
-        Some(fault.action.clone())
+        let scripted = {
+            let mut faults = self.faults();
+            faults
+                .iter_mut()
+                .find(|f| f.op == op && f.times > 0 && key.starts_with(&f.key_prefix))
+                .map(|fault| {
+                    fault.times -= 1;
+                    fault.action.clone()
+                })
+        };
+        let action = scripted.or_else(|| self.roll(op))?;
+        self.count(&action);
+        Some(action)
     }
 
     async fn run<T, Fut>(&self, op: OpKind, key: &str, call: Fut) -> Result<T, StoreError>

@@ -66,6 +66,13 @@ impl Markers {
             .map(|(m, _)| m.created_at))
     }
 
+    /// Removes the marker, so the next `first_time` is true again (for an action that
+    /// was claimed and then definitely failed).
+    pub async fn clear(&self, name: &str) -> Result<(), StoreError> {
+        let key = key(name)?;
+        self.store.delete(&key, None).await
+    }
+
     /// Whether the marker is set.
     pub async fn is_set(&self, name: &str) -> Result<bool, StoreError> {
         let key = key(name)?;

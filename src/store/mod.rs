@@ -17,6 +17,7 @@ pub mod markers;
 pub mod memory;
 pub mod modify;
 pub mod requests;
+pub mod retry;
 pub mod run_index;
 pub mod s3;
 pub mod testing;
@@ -29,7 +30,7 @@ use bytes::Bytes;
 
 pub use counting::{CountingStore, OpCounts, OpKind, Outcome, StoreMetrics};
 pub use deliveries::{Deliveries, DeliveryRecord};
-pub use fault::{Fault, FaultAction, FaultStore};
+pub use fault::{Fault, FaultAction, FaultStore, FractionalFaults, InjectedCounts};
 pub use fs::FolderStore;
 pub use index::{RequestIndex, Thread};
 pub use locks::{Acquire, EnvLocks, EnvRef, LockDoc, LockHolder, QueuedClaim, Release};
@@ -37,6 +38,7 @@ pub use markers::Markers;
 pub use memory::MemoryStore;
 pub use modify::{Change, Modified, RetryPolicy};
 pub use requests::{Archived, Requests, Updated};
+pub use retry::{RetryingStore, TransientRetry};
 pub use run_index::{RunIndex, RunIndexEntry};
 pub use s3::S3Store;
 
@@ -253,13 +255,18 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         if path.is_empty() {
             return Err(bad("a folder path is required, e.g. file://./tfpilot-data"));
         }
-        Ok(Arc::new(FolderStore::open(path)?))
+        // Transient failures are retried here, before a handler sees them.
+        Ok(Arc::new(RetryingStore::new(Arc::new(FolderStore::open(
+            path,
+        )?))))
     } else if let Some(rest) = url.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
             return Err(bad("a bucket is required, e.g. s3://my-bucket/tfpilot"));
         }
-        Ok(Arc::new(S3Store::from_env(bucket, prefix).await?))
+        Ok(Arc::new(RetryingStore::new(Arc::new(
+            S3Store::from_env(bucket, prefix).await?,
+        ))))
     } else if url.starts_with("memory://") {
         Ok(Arc::new(MemoryStore::new()))
     } else {

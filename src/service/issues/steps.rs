@@ -3,7 +3,9 @@
 use crate::config::repo::RepoConfig;
 use crate::core::patch::{PrUpdate, patch_pr};
 use crate::core::request::Request;
-use crate::github::{FileChange, GitHubError, NewPullRequest, PullRequest, Repo, commit_files};
+use crate::github::{
+    FileChange, GitHubError, NewPullRequest, PullRequest, Repo, create_branch_with_files,
+};
 use crate::service::pull_request::approval_rule;
 use crate::service::{Service, ServiceError};
 use crate::store::Thread;
@@ -57,7 +59,9 @@ pub(super) async fn ensure_branch(
         request.module.as_deref().unwrap_or("module"),
         request.issue_number.unwrap_or_default()
     );
-    match commit_files(&*svc.github, repo, &branch, &base, &message, &[change]).await {
+    // Create-only: a concurrent copy of this delivery that created the branch first
+    // keeps its commit, and no second commit (a `synchronize`, a second plan) follows.
+    match create_branch_with_files(&*svc.github, repo, &branch, &base, &message, &[change]).await {
         Ok(commit) => {
             tracing::info!(
                 event = "request.branch_pushed",

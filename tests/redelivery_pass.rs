@@ -126,28 +126,71 @@ async fn a_refused_delivery_is_redelivered_once_and_a_second_pass_does_nothing()
 }
 
 #[tokio::test]
-async fn the_marker_alone_stops_a_second_request_even_if_the_redelivery_failed_again() {
+async fn a_redelivery_that_fails_again_is_asked_for_again_until_the_attempts_run_out() {
     let (h, guid) = harness_with_one_refused_delivery().await;
     let svc = h.state.service.clone();
-    // The redelivery is refused too: the delivery still looks failed, but it
-    // was asked for once already.
+    let policy = RedeliveryPolicy::default();
+    // Every redelivery is refused too: each failed attempt is asked for once more,
+    // until the delivery has failed `max_attempts` times; then the pass gives up.
+    h.sim
+        .set_webhook_target(WebhookTarget::Router(failing_front(
+            h.app.clone(),
+            usize::MAX,
+            Failure::Refuse,
+        )));
+    for attempt in 1..policy.max_attempts {
+        let pass = redeliver_failed(&svc, &policy).await.expect("pass");
+        assert_eq!(pass.redelivered, vec![guid.clone()], "attempt {attempt}");
+        h.settle().await.expect("settle");
+        assert_eq!(attempts(&h, &guid).len(), attempt + 1);
+        // Right away, the failed redelivery is not asked for again (replicas passing
+        // one after another must not spend every attempt at once).
+        if attempt + 1 < policy.max_attempts {
+            let soon = redeliver_failed(&svc, &policy).await.expect("pass");
+            assert!(soon.redelivered.is_empty(), "{soon:?}");
+            assert_eq!(soon.too_soon, 1, "{soon:?}");
+        }
+        h.clock.advance(policy.min_gap);
+    }
+    let last = redeliver_failed(&svc, &policy).await.expect("pass");
+    assert!(last.redelivered.is_empty(), "{last:?}");
+    assert_eq!(last.gave_up, vec![guid.clone()]);
+    h.settle().await.expect("settle");
+    assert_eq!(attempts(&h, &guid).len(), policy.max_attempts);
+}
+
+#[tokio::test]
+async fn a_redelivery_that_fails_once_more_is_then_accepted() {
+    let (h, guid) = harness_with_one_refused_delivery().await;
+    let svc = h.state.service.clone();
+    let policy = RedeliveryPolicy::default();
+    // The first redelivery is refused as well; the second is accepted.
     h.sim
         .set_webhook_target(WebhookTarget::Router(failing_front(
             h.app.clone(),
             1,
             Failure::Refuse,
         )));
-    let first = redeliver_failed(&svc, &RedeliveryPolicy::default())
-        .await
-        .expect("pass");
+    let first = redeliver_failed(&svc, &policy).await.expect("pass");
     assert_eq!(first.redelivered, vec![guid.clone()]);
     h.settle().await.expect("settle");
-    let second = redeliver_failed(&svc, &RedeliveryPolicy::default())
-        .await
-        .expect("pass");
-    assert!(second.redelivered.is_empty());
-    assert_eq!(second.already_asked, 1);
-    assert_eq!(attempts(&h, &guid).len(), 2);
+    h.clock.advance(policy.min_gap);
+    let second = redeliver_failed(&svc, &policy).await.expect("pass");
+    assert_eq!(second.redelivered, vec![guid.clone()]);
+    h.settle().await.expect("settle");
+    let tries = attempts(&h, &guid);
+    assert_eq!(tries.len(), 3, "{tries:?}");
+    assert!(
+        tries
+            .iter()
+            .any(|d| d.redelivery && d.status_code.is_some_and(|c| (200..300).contains(&c))),
+        "accepted at last: {tries:?}"
+    );
+    let third = redeliver_failed(&svc, &policy).await.expect("pass");
+    assert!(
+        third.redelivered.is_empty() && third.gave_up.is_empty(),
+        "{third:?}"
+    );
 }
 
 #[tokio::test]

@@ -68,7 +68,7 @@ struct Context<'a> {
 }
 
 /// What one command amounted to.
-#[derive(Default)]
+#[derive(Default, Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Answer {
     dispatched: bool,
     reply: Option<String>,
@@ -167,11 +167,35 @@ pub async fn handle_comment(
     let mut texts = Vec::new();
     let mut ran = 0;
     for (index, command) in commands.iter().enumerate() {
+        let answer_note = format!("command-answer/{}/{index}", ctx.once_prefix);
         if !claim(svc, &ctx.once_prefix, index).await? {
+            // Another attempt ran it. If it got as far as its answer, this attempt
+            // finishes the reply and the reaction it could not (they are once-keyed);
+            // else that attempt is still running and answers itself.
+            if let Some(answer) = svc.markers.read_note::<Answer>(&answer_note).await? {
+                ran += 1;
+                dispatched |= answer.dispatched;
+                texts.extend(answer.reply);
+            }
             continue;
         }
         ran += 1;
-        let answer = Box::pin(run_command(svc, &ctx, &request_id, &command.action, index)).await?;
+        let answer =
+            match Box::pin(run_command(svc, &ctx, &request_id, &command.action, index)).await {
+                Ok(answer) => answer,
+                Err(e) => {
+                    // Nothing was answered: the redelivery runs the command again
+                    // (its dispatch is once-keyed, so it never runs twice).
+                    give_back(svc, &format!("command/{}/{index}", ctx.once_prefix)).await;
+                    return Err(e);
+                }
+            };
+        if let Err(e) = svc.markers.note(&answer_note, &answer).await {
+            // Without its answer a later attempt could neither reply nor run it
+            // again: give the claim back (its dispatch is once-keyed).
+            give_back(svc, &format!("command/{}/{index}", ctx.once_prefix)).await;
+            return Err(e.into());
+        }
         dispatched |= answer.dispatched;
         texts.extend(answer.reply);
     }
@@ -527,8 +551,10 @@ async fn lock_of(
 ///
 /// Concurrent copies of one delivery would otherwise both run the command, and the
 /// second, seeing the first's dispatch, would answer with a refusal ("a plan is still
-/// running"). A crash after the claim loses the command; the person sees no reaction
-/// and types it again (at most once, never twice).
+/// running"). A command that fails gives its claim back; one that ran notes its
+/// answer, so a later attempt can still reply and react. A crash between the claim
+/// and the note loses the command; the person sees no reaction and types it again
+/// (at most once, never twice).
 async fn claim(svc: &Service, once_prefix: &str, index: usize) -> Result<bool, ServiceError> {
     Ok(svc
         .markers

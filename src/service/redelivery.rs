@@ -4,11 +4,16 @@
 //! answered. A delivery that failed (tfpilot was down, the store errored, a
 //! 5xx) is lost unless someone asks for it again, so on start and on an
 //! interval `serve` lists the recent deliveries and asks GitHub to redeliver
-//! those that failed and that tfpilot has not recorded. Each delivery is asked
-//! for at most once, across all replicas: a once-marker `redelivery/<guid>` is
-//! set in the store before the request, and only the replica that set it asks.
+//! those that failed and that tfpilot has not recorded. Each failed attempt is
+//! asked for again at most once, across all replicas: a once-marker
+//! `redelivery/<guid>/<attempts>` is set in the store before the request, and only
+//! the replica that set it asks. A redelivery that fails too is a new failed
+//! attempt, asked for again by a later pass, up to [`RedeliveryPolicy::max_attempts`]
+//! attempts in all; then the pass gives up on it and says so (the reconciler and
+//! `/tfpilot sync` repair what can be repaired from GitHub's state). When asking
+//! itself fails, the marker is removed so the next pass asks again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +33,13 @@ pub struct RedeliveryPolicy {
     pub per_page: u8,
     /// At most this many pages per pass.
     pub max_pages: usize,
+    /// A delivery is given up after this many failed attempts (the original
+    /// delivery included).
+    pub max_attempts: usize,
+    /// A failed redelivery is asked for again only this long after it was asked for:
+    /// what made it fail (a claim in flight, a lock's grace) needs time to pass, and
+    /// replicas passing one after another must not spend every attempt at once.
+    pub min_gap: TimeDelta,
 }
 
 impl Default for RedeliveryPolicy {
@@ -37,6 +49,8 @@ impl Default for RedeliveryPolicy {
             max_age: TimeDelta::days(3),
             per_page: 100,
             max_pages: 10,
+            max_attempts: 5,
+            min_gap: TimeDelta::minutes(2),
         }
     }
 }
@@ -52,6 +66,10 @@ pub struct PassReport {
     pub already_recorded: usize,
     /// Failed deliveries another pass (or replica) already asked for.
     pub already_asked: usize,
+    /// Failed deliveries given up after `max_attempts` failed attempts.
+    pub gave_up: Vec<String>,
+    /// Failed redeliveries asked for less than `min_gap` ago (the next pass asks).
+    pub too_soon: usize,
     /// The `X-GitHub-Delivery` ids this pass asked GitHub to redeliver.
     pub redelivered: Vec<String>,
 }
@@ -96,6 +114,14 @@ pub async fn redeliver_failed(
             None => break,
         }
     }
+    let mut tries: HashMap<&str, usize> = HashMap::new();
+    for d in &failed {
+        *tries.entry(d.guid.as_str()).or_default() += 1;
+    }
+    let tries: HashMap<String, usize> = tries
+        .into_iter()
+        .map(|(guid, n)| (guid.to_string(), n))
+        .collect();
     let mut considered: HashSet<String> = HashSet::new();
     for d in failed {
         if succeeded.contains(&d.guid) || !considered.insert(d.guid.clone()) {
@@ -105,19 +131,59 @@ pub async fn redeliver_failed(
         if report.redelivered.len() >= policy.max_per_pass {
             continue;
         }
-        if svc.deliveries.seen(&d.guid).await? {
-            report.already_recorded += 1;
+        // One delivery's store trouble must not stop the pass for the others.
+        match svc.deliveries.seen(&d.guid).await {
+            Ok(true) => {
+                report.already_recorded += 1;
+                continue;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(event = "webhook.redelivery_skipped", delivery_id = %d.guid, error = %e, "could not tell whether the delivery was recorded; the next pass looks again");
+                continue;
+            }
+        }
+        let attempts = tries.get(&d.guid).copied().unwrap_or(1);
+        if attempts >= policy.max_attempts.max(1) {
+            tracing::warn!(
+                event = "webhook.redelivery_gave_up",
+                delivery_id = %d.guid,
+                github_event = %d.event,
+                attempts,
+                "delivery failed every attempt; not asked for again (the reconciler repairs what GitHub shows)"
+            );
+            report.gave_up.push(d.guid);
             continue;
         }
+        if attempts > 1 {
+            let asked = svc
+                .markers
+                .set_at(&format!("redelivery/{}/{}", d.guid, attempts - 1))
+                .await;
+            match asked {
+                Ok(Some(at)) if svc.now() - at < policy.min_gap => {
+                    report.too_soon += 1;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(event = "webhook.redelivery_skipped", delivery_id = %d.guid, error = %e, "could not read when the delivery was last asked for; the next pass looks again");
+                    continue;
+                }
+            }
+        }
         // Mark before asking: two replicas racing here ask once between them.
-        // A request that then fails is not retried (logged; the reconciler repairs).
-        if !svc
-            .markers
-            .first_time(&format!("redelivery/{}", d.guid), svc.now())
-            .await?
-        {
-            report.already_asked += 1;
-            continue;
+        let marker = format!("redelivery/{}/{attempts}", d.guid);
+        match svc.markers.first_time(&marker, svc.now()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                report.already_asked += 1;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(event = "webhook.redelivery_skipped", delivery_id = %d.guid, error = %e, "could not mark the redelivery; the next pass asks again");
+                continue;
+            }
         }
         match svc.github.redeliver_webhook(d.id).await {
             Ok(()) => {
@@ -137,8 +203,11 @@ pub async fn redeliver_failed(
                     delivery_id = %d.guid,
                     hook_delivery = d.id,
                     error = %e,
-                    "could not ask GitHub to redeliver; not retried"
+                    "could not ask GitHub to redeliver; the next pass asks again"
                 );
+                if let Err(e) = svc.markers.clear(&marker).await {
+                    tracing::warn!(event = "webhook.redelivery_marker_kept", delivery_id = %d.guid, error = %e, "redelivery marker not removed; this attempt is not asked for again");
+                }
             }
         }
     }

@@ -66,6 +66,34 @@ impl Markers {
             .map(|(m, _)| m.created_at))
     }
 
+    /// Stores `value` under the marker `name` if nothing is there yet (what a claimed
+    /// action came to, for a later attempt to finish from); `false` when one was.
+    pub async fn note<T: Serialize>(&self, name: &str, value: &T) -> Result<bool, StoreError> {
+        let key = key(name)?;
+        let body = modify::encode(&key, value)?;
+        match self.store.create(&key, body.clone()).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_precondition_failed() => Ok(false),
+            // The create may have landed before the error: the same bytes say it did.
+            Err(e @ StoreError::Unavailable { .. }) => match self.store.get(&key).await {
+                Ok(stored) => Ok(stored.body == body),
+                Err(_) => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The value stored by [`Markers::note`] under `name`, if any.
+    pub async fn read_note<T: for<'de> Deserialize<'de>>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let key = key(name)?;
+        Ok(modify::get_json::<T>(&*self.store, &key)
+            .await?
+            .map(|(v, _)| v))
+    }
+
     /// Removes the marker, so the next `first_time` is true again (for an action that
     /// was claimed and then definitely failed).
     pub async fn clear(&self, name: &str) -> Result<(), StoreError> {

@@ -99,31 +99,14 @@ pub struct Harness {
 impl Harness {
     /// Starts the pair and seeds [`INFRA_REPO`].
     pub async fn start(opts: HarnessOptions) -> Result<Harness, HarnessError> {
-        crate::github::install_crypto_provider();
-        let mut config = SimConfig::for_tests();
-        config.workflow_mode = opts.workflow_mode;
-        config.seed = opts.seed;
-        let secret = config.webhook_secret.clone();
-        let app_id = config.app_id;
-        let sim = Simulator::start(config).await?;
-        sim.create_repo(infra_repo_spec(
-            opts.config.as_deref().unwrap_or(EXAMPLE_CONFIG),
-        )?)?;
-        if opts.default_scripts {
-            script_default_workflows(&sim);
-        }
-        let credentials = AppCredentials::from_pem(
-            app_id,
-            &SecretString::from(TEST_APP_PRIVATE_KEY_PEM.to_string()),
-        )?;
-        let mut github_config = GitHubConfig::new(credentials).with_api_url(sim.base_url());
-        // Simulated faults should not make tests sleep for long.
-        github_config.retry = RetryPolicy {
-            base_delay: std::time::Duration::from_millis(5),
-            max_delay: std::time::Duration::from_millis(50),
-            ..github_config.retry
-        };
-        let client = GitHubClient::new(github_config)?;
+        let (sim, secret, app_id) = seeded_sim(
+            opts.workflow_mode,
+            opts.seed,
+            opts.config.as_deref(),
+            opts.default_scripts,
+        )
+        .await?;
+        let client = sim_github_client(&sim, app_id)?;
         let github_metrics = client.metrics();
         let store = opts.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let clock = Arc::new(FakeClock::new(opts.now));
@@ -164,6 +147,73 @@ impl Harness {
             }
             steps += n;
         }
+    }
+}
+
+impl Harness {
+    /// A request as the issue flow leaves it, made directly: stored (environment
+    /// from the id, module `s3-bucket`, requested by `requester`), its file pushed to
+    /// `request/<id>`, its PR open. Returns the PR number.
+    pub async fn open_request_pr(&self, id: &str, requester: &str) -> Result<u64, HarnessError> {
+        let rid = crate::core::ids::RequestId::parse(id)
+            .map_err(|e| HarnessError::Config(format!("request id {id}: {e}")))?;
+        let env = id.split('_').nth(1).unwrap_or("dev").to_string();
+        let mut request = crate::core::request::Request::new(&rid);
+        request.requester = Some(requester.into());
+        request.environment = Some(env.clone());
+        request.module = Some("s3-bucket".into());
+        request.installation_id = Some(self.sim.installation_id());
+        request.target_owner = Some("acme".into());
+        request.target_repo = Some("infra".into());
+        request.target_base = Some("main".into());
+        request.target_env_path = Some(format!("envs/{env}"));
+        request.branch_name = Some(format!("request/{id}"));
+        self.state
+            .service
+            .requests
+            .create(&request)
+            .await
+            .map_err(|e| HarnessError::Config(format!("storing {id}: {e}")))?;
+        let path = format!("envs/{env}/tfpilot_{id}.tf");
+        let body =
+            format!("module \"tfpilot_{id}\" {{\n  source = \"../../modules/s3-bucket\"\n}}\n");
+        let branch = format!("request/{id}");
+        self.sim.push(
+            INFRA_REPO,
+            &branch,
+            requester,
+            &[(path.as_str(), Some(body.as_str()))],
+            "request",
+        )?;
+        let pr = self.sim.open_pull(
+            INFRA_REPO,
+            requester,
+            &branch,
+            "main",
+            &format!("tfpilot: {id}"),
+            "",
+        )?;
+        self.settle().await?;
+        Ok(pr)
+    }
+
+    /// `user` comments `body` on `pr`; returns the comment id once tfpilot answered.
+    pub async fn say(&self, pr: u64, user: &str, body: &str) -> Result<u64, HarnessError> {
+        let id = self.sim.comment(INFRA_REPO, pr, user, body)?;
+        self.settle().await?;
+        Ok(id)
+    }
+
+    /// tfpilot's replies (not its sticky comment) posted on `pr` after comment `after`.
+    pub fn replies_after(&self, pr: u64, after: u64) -> Vec<String> {
+        let bot = self.sim.bot_login();
+        self.sim
+            .comments(INFRA_REPO, pr)
+            .into_iter()
+            .filter(|c| c.id > after && c.author == bot)
+            .filter(|c| crate::render::sticky_request_id(&c.body).is_none())
+            .map(|c| c.body)
+            .collect()
     }
 }
 
@@ -579,6 +629,27 @@ impl Drop for Replicas {
 }
 
 /// A GitHub client of the test app against `sim`, with short retry backoffs.
+/// A started simulator with [`INFRA_REPO`] seeded: (simulator, webhook secret, app id).
+async fn seeded_sim(
+    workflow_mode: WorkflowMode,
+    seed: u64,
+    config_text: Option<&str>,
+    default_scripts: bool,
+) -> Result<(Simulator, String, u64), HarnessError> {
+    crate::github::install_crypto_provider();
+    let mut config = SimConfig::for_tests();
+    config.workflow_mode = workflow_mode;
+    config.seed = seed;
+    let secret = config.webhook_secret.clone();
+    let app_id = config.app_id;
+    let sim = Simulator::start(config).await?;
+    sim.create_repo(infra_repo_spec(config_text.unwrap_or(EXAMPLE_CONFIG))?)?;
+    if default_scripts {
+        script_default_workflows(&sim);
+    }
+    Ok((sim, secret, app_id))
+}
+
 fn sim_github_client(sim: &Simulator, app_id: u64) -> Result<GitHubClient, HarnessError> {
     let credentials = AppCredentials::from_pem(
         app_id,
@@ -597,19 +668,13 @@ impl Harness {
     /// Starts the simulator, seeds [`INFRA_REPO`] and serves one replica per store on
     /// its own loopback port; the simulator's deliveries go to a random replica each.
     pub async fn start_replicas(opts: ReplicaOptions) -> Result<Replicas, HarnessError> {
-        crate::github::install_crypto_provider();
-        let mut config = SimConfig::for_tests();
-        config.workflow_mode = opts.workflow_mode;
-        config.seed = opts.seed;
-        let secret = config.webhook_secret.clone();
-        let app_id = config.app_id;
-        let sim = Simulator::start(config).await?;
-        sim.create_repo(infra_repo_spec(
-            opts.config.as_deref().unwrap_or(EXAMPLE_CONFIG),
-        )?)?;
-        if opts.default_scripts {
-            script_default_workflows(&sim);
-        }
+        let (sim, secret, app_id) = seeded_sim(
+            opts.workflow_mode,
+            opts.seed,
+            opts.config.as_deref(),
+            opts.default_scripts,
+        )
+        .await?;
         let clock = Arc::new(FakeClock::new(opts.now));
         let mut replicas = Vec::new();
         let mut targets = Vec::new();

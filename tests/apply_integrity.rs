@@ -7,7 +7,6 @@
 //! nobody saw. The fingerprint each apply was dispatched with is asserted.
 
 use tfpilot::core::contract::{self, inputs};
-use tfpilot::core::ids::RequestId;
 use tfpilot::core::request::Request;
 use tfpilot::core::status::{FailureCause, Status, derive_status};
 use tfpilot::harness::{Harness, HarnessOptions, INFRA_REPO, script_module_workflows};
@@ -76,69 +75,19 @@ async fn start() -> Harness {
     h
 }
 
-/// A request as the issue flow leaves it: stored, its file on `request/<id>`, its PR
-/// open. Returns the PR number.
+/// A request as the issue flow leaves it, its PR open (see `Harness::open_request_pr`).
 async fn open_request(h: &Harness, id: &str) -> u64 {
-    let rid = RequestId::parse(id).expect("id");
-    let mut request = Request::new(&rid);
-    request.requester = Some(REQUESTER.into());
-    request.environment = Some("dev".into());
-    request.module = Some("s3-bucket".into());
-    request.installation_id = Some(h.sim.installation_id());
-    request.target_owner = Some("acme".into());
-    request.target_repo = Some("infra".into());
-    request.target_base = Some("main".into());
-    request.target_env_path = Some("envs/dev".into());
-    request.branch_name = Some(format!("request/{id}"));
-    h.state
-        .service
-        .requests
-        .create(&request)
-        .await
-        .expect("stored");
-    let path = format!("envs/dev/tfpilot_{id}.tf");
-    let body = format!("module \"tfpilot_{id}\" {{\n  source = \"../../modules/s3-bucket\"\n}}\n");
-    h.sim
-        .push(
-            INFRA_REPO,
-            &format!("request/{id}"),
-            REQUESTER,
-            &[(path.as_str(), Some(body.as_str()))],
-            "request",
-        )
-        .expect("push");
-    let pr = h
-        .sim
-        .open_pull(
-            INFRA_REPO,
-            REQUESTER,
-            &format!("request/{id}"),
-            "main",
-            &format!("tfpilot: {id}"),
-            "",
-        )
-        .expect("pr");
-    h.settle().await.expect("settle");
-    pr
+    h.open_request_pr(id, REQUESTER).await.expect("request PR")
 }
 
-/// `user` comments `body` on `pr`; returns the comment id once tfpilot answered.
+/// `user` comments `body` on `pr`; the comment id once tfpilot answered.
 async fn say(h: &Harness, pr: u64, user: &str, body: &str) -> u64 {
-    let id = h.sim.comment(INFRA_REPO, pr, user, body).expect("comment");
-    h.settle().await.expect("settle");
-    id
+    h.say(pr, user, body).await.expect("comment")
 }
 
 /// tfpilot's replies (not its sticky comment) posted after comment `after`.
 fn replies_after(h: &Harness, pr: u64, after: u64) -> Vec<String> {
-    let bot = h.sim.bot_login();
-    h.sim
-        .comments(INFRA_REPO, pr)
-        .into_iter()
-        .filter(|c| c.id > after && c.author == bot)
-        .filter(|c| tfpilot::render::sticky_request_id(&c.body).is_none())
-        .map(|c| c.body)
-        .collect()
+    h.replies_after(pr, after)
 }
 
 /// The sticky comment's body as it is on the PR.

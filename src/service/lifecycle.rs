@@ -429,12 +429,17 @@ pub async fn open_cleanup_pr(
 ) -> Result<Option<u64>, ServiceError> {
     let branch = cleanup_branch(&request.id);
     let existing = svc.github.list_pulls_by_head(repo, &branch).await?;
-    if let Some(open) = existing
+    // An open one is reused; a merged one already removed the request's file (a late
+    // retry of the destroy's hand-on must not open a second, empty cleanup PR).
+    if let Some(found) = existing
         .iter()
         .find(|p| p.state == crate::github::IssueState::Open)
+        .or_else(|| existing.iter().find(|p| p.merged || p.merged_at.is_some()))
     {
-        record_cleanup_pr(svc, request, open).await?;
-        return Ok(Some(open.number));
+        let mut found = found.clone();
+        found.merged |= found.merged_at.is_some();
+        record_cleanup_pr(svc, request, &found).await?;
+        return Ok(Some(found.number));
     }
     let dir = match &request.target_env_path {
         Some(p) => p.trim_end_matches('/').to_string(),

@@ -174,10 +174,30 @@ async fn webhook(
         state.metrics.delivery(&name, "unsupported");
         return (StatusCode::ACCEPTED, "event not handled by tfpilot").into_response();
     }
-    let result = state
-        .service
-        .handle_delivery(&delivery.delivery_id, event)
-        .await;
+    // Handled in its own task: GitHub gives up on a delivery after 10 seconds and
+    // closes the connection, which would cancel this handler mid-way (a command
+    // claimed but never answered). The task finishes the work whatever the client does.
+    let service = state.service.clone();
+    let delivery_id = delivery.delivery_id.clone();
+    let result =
+        match tokio::spawn(
+            async move { Box::pin(service.handle_delivery(&delivery_id, event)).await },
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(join) => {
+                tracing::error!(
+                    event = "webhook.panicked",
+                    delivery_id = %delivery.delivery_id,
+                    github_event = %name,
+                    error = %join,
+                    "delivery handler panicked"
+                );
+                state.metrics.delivery(&name, "error");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+            }
+        };
     state
         .metrics
         .delivery_seconds

@@ -171,7 +171,8 @@ pub async fn handle_comment(
         if !claim(svc, &ctx.once_prefix, index).await? {
             // Another attempt ran it. If it got as far as its answer, this attempt
             // finishes the reply and the reaction it could not (they are once-keyed);
-            // else that attempt is still running and answers itself.
+            // else that attempt is still running (handlers run in their own task, so
+            // a closed connection never stops one half-way).
             if let Some(answer) = svc.markers.read_note::<Answer>(&answer_note).await? {
                 ran += 1;
                 dispatched |= answer.dispatched;

@@ -429,15 +429,7 @@ pub async fn open_cleanup_pr(
 ) -> Result<Option<u64>, ServiceError> {
     let branch = cleanup_branch(&request.id);
     let existing = svc.github.list_pulls_by_head(repo, &branch).await?;
-    // An open one is reused; a merged one already removed the request's file (a late
-    // retry of the destroy's hand-on must not open a second, empty cleanup PR).
-    if let Some(found) = existing
-        .iter()
-        .find(|p| p.state == crate::github::IssueState::Open)
-        .or_else(|| existing.iter().find(|p| p.merged || p.merged_at.is_some()))
-    {
-        let mut found = found.clone();
-        found.merged |= found.merged_at.is_some();
+    if let Some(found) = adoptable_cleanup(&existing) {
         record_cleanup_pr(svc, request, &found).await?;
         return Ok(Some(found.number));
     }
@@ -492,13 +484,13 @@ pub async fn open_cleanup_pr(
         Err(e) if matches!(e.status(), Some(409 | 422)) => {}
         Err(e) => return Err(e.into()),
     }
-    let pull = svc
+    let created = svc
         .github
         .create_pull(
             repo,
             &NewPullRequest {
                 title: format!("tfpilot cleanup: remove {}", request.id),
-                head: branch,
+                head: branch.clone(),
                 base: base.to_string(),
                 body: Some(format!(
                     "Removes `{path}`: request `{}` is being destroyed. tfpilot merges this after the destroy succeeds where the environment allows (`cleanup_auto_merge`).",
@@ -507,9 +499,31 @@ pub async fn open_cleanup_pr(
                 draft: false,
             },
         )
-        .await?;
+        .await;
+    let pull = match created {
+        Ok(pull) => pull,
+        // A concurrent attempt opened it (or it was merged meanwhile): adopt that one.
+        Err(e) if e.status() == Some(422) => {
+            let again = svc.github.list_pulls_by_head(repo, &branch).await?;
+            adoptable_cleanup(&again).ok_or(e)?
+        }
+        Err(e) => return Err(e.into()),
+    };
     record_cleanup_pr(svc, request, &pull).await?;
     Ok(Some(pull.number))
+}
+
+/// The cleanup PR to use instead of opening one: an open one, else a merged one (it
+/// already removed the request's file; a late retry must not open a second, empty one).
+fn adoptable_cleanup(pulls: &[PullRequest]) -> Option<PullRequest> {
+    let found = pulls
+        .iter()
+        .find(|p| p.state == crate::github::IssueState::Open)
+        .or_else(|| pulls.iter().find(|p| p.merged || p.merged_at.is_some()))?;
+    let mut found = found.clone();
+    // GitHub's pull list has `merged_at` but not always `merged`.
+    found.merged |= found.merged_at.is_some();
+    Some(found)
 }
 
 async fn record_cleanup_pr(

@@ -66,6 +66,14 @@ impl World {
         self.ensure_user(user);
         let id = self.next_id();
         let issue_id = self.next_id();
+        let merged_already = self
+            .repo(owner, name)
+            .and_then(|r| {
+                let head = r.refs.get(&format!("heads/{head}"))?;
+                let base = r.refs.get(&format!("heads/{base}"))?;
+                Some(self.git.is_ancestor(head, base))
+            })
+            .unwrap_or(false);
         let repo = self.repo_mut(owner, name).ok_or_else(ApiError::not_found)?;
         let head_sha = repo
             .refs
@@ -81,7 +89,9 @@ impl World {
             .ok_or_else(|| {
                 ApiError::unprocessable(format!("Validation Failed: base {base} invalid"))
             })?;
-        if head_sha == base_sha {
+        // GitHub refuses a head whose commits are all in the base already (the same
+        // commit, or a branch merged before).
+        if head_sha == base_sha || merged_already {
             return Err(ApiError::unprocessable(format!(
                 "Validation Failed: No commits between {base} and {head}"
             )));

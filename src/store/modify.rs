@@ -43,15 +43,18 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// A random delay in `[0, min(max_delay, base_delay * 2^(attempt-1))]` ("full jitter").
     fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(self.max_delay);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::random::<u64>() % nanos.saturating_add(1))
+        full_jitter(self.base_delay, self.max_delay, attempt)
     }
+}
+
+/// A random delay in `[0, min(max_delay, base_delay * 2^(attempt-1))]` ("full jitter").
+pub(crate) fn full_jitter(base_delay: Duration, max_delay: Duration, attempt: u32) -> Duration {
+    let ceiling = base_delay
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(max_delay);
+    let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(rand::random::<u64>() % nanos.saturating_add(1))
 }
 
 /// The outcome of [`modify_json`].

@@ -37,12 +37,7 @@ impl Default for TransientRetry {
 
 impl TransientRetry {
     fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(self.max_delay);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::random::<u64>() % nanos.saturating_add(1))
+        super::modify::full_jitter(self.base_delay, self.max_delay, attempt)
     }
 }
 

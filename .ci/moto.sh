@@ -1,10 +1,11 @@
-# Sourced: starts and stops moto (a local S3 server that honours If-Match/If-None-Match).
+# Sourced: starts and stops moto (a local S3 server that honours If-Match/If-None-Match),
+# through .ci/s3_server.py, which makes each conditional write atomic as on AWS.
 moto_port=${MOTO_PORT:-9000}
 # A busy port (another run) is skipped.
 while (exec 3<>"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null; do moto_port=$((moto_port + 1)); done
 start_moto() {
   local venv=.venv-tools
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"${TMPDIR:-/tmp}/tfpilot-moto.log" 2>&1 &
+  "$venv/bin/python" .ci/s3_server.py -H 127.0.0.1 -p "$moto_port" >"${TMPDIR:-/tmp}/tfpilot-moto.log" 2>&1 &
   MOTO_PID=$!
   for _ in $(seq 100); do
     if curl -sf -o /dev/null "http://127.0.0.1:$moto_port/"; then break; fi

@@ -71,7 +71,7 @@ pub async fn s3_test_store(label: &str) -> Result<Option<S3Store>, TestS3Error> 
         }
         let message = format!(
             "SKIPPED S3 test `{label}`: set {S3_ENDPOINT_ENV} (e.g. start moto: \
-             .venv-tools/bin/moto_server -p 9100) to run it"
+             .venv-tools/bin/python .ci/s3_server.py -p 9100) to run it"
         );
         println!("{message}");
         eprintln!("{message}");

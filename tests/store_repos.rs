@@ -394,6 +394,32 @@ mod cases {
         let firsts = firsts.into_iter().filter(|r| *r.as_ref().unwrap()).count();
         assert_eq!(firsts, 1);
     }
+
+    /// A claim left by an attempt that never finished is taken over once it is old
+    /// enough, by exactly one of the racers; a young one is left to its owner.
+    pub async fn stale_markers_are_taken_over_by_one(fixture: TestStore) {
+        let markers = Markers::new(fixture.store.clone());
+        let name = "command/delivery-1/comment-5/0";
+        let ten = chrono::Duration::minutes(10);
+        assert!(
+            !markers.take_over_if_older(name, t0(), ten).await.unwrap(),
+            "no marker"
+        );
+        assert!(markers.first_time(name, t0()).await.unwrap());
+        let young = t0() + chrono::Duration::minutes(9);
+        assert!(!markers.take_over_if_older(name, young, ten).await.unwrap());
+        let old = t0() + ten;
+        let takers =
+            futures::future::join_all((0..16).map(|_| markers.take_over_if_older(name, old, ten)))
+                .await;
+        assert_eq!(
+            takers.into_iter().filter(|r| *r.as_ref().unwrap()).count(),
+            1
+        );
+        // The new claim is as young as the take-over: nobody takes it again now.
+        assert!(!markers.take_over_if_older(name, old, ten).await.unwrap());
+        assert_eq!(markers.set_at(name).await.unwrap(), Some(old));
+    }
 }
 
 macro_rules! suite {
@@ -431,6 +457,7 @@ all_backends!(
     lock_16_acquirers_one_holder_fifo,
     indexes_deliveries_and_markers,
     racing_markers_have_one_first,
+    stale_markers_are_taken_over_by_one,
 );
 
 /// Two processes (this test binary, re-run as children) × 4 tasks × 50 updates on one

@@ -165,22 +165,14 @@ pub async fn handle_comment(
     };
     let mut dispatched = false;
     let mut texts = Vec::new();
-    let mut ran = 0;
     for (index, command) in commands.iter().enumerate() {
-        let answer_note = format!("command-answer/{}/{index}", ctx.once_prefix);
-        if !claim(svc, &ctx.once_prefix, index).await? {
-            // Another attempt ran it. If it got as far as its answer, this attempt
-            // finishes the reply and the reaction it could not (they are once-keyed);
-            // else that attempt is still running (handlers run in their own task, so
-            // a closed connection never stops one half-way).
-            if let Some(answer) = svc.markers.read_note::<Answer>(&answer_note).await? {
-                ran += 1;
-                dispatched |= answer.dispatched;
-                texts.extend(answer.reply);
-            }
+        if let Claimed::Answered(answer) = claim_or_answer(svc, &ctx.once_prefix, index).await? {
+            // Another attempt ran it: this one finishes the reply and the reaction
+            // that attempt may not have got to (they are once-keyed).
+            dispatched |= answer.dispatched;
+            texts.extend(answer.reply);
             continue;
         }
-        ran += 1;
         let answer =
             match Box::pin(run_command(svc, &ctx, &request_id, &command.action, index)).await {
                 Ok(answer) => answer,
@@ -191,18 +183,9 @@ pub async fn handle_comment(
                     return Err(e);
                 }
             };
-        if let Err(e) = svc.markers.note(&answer_note, &answer).await {
-            // Without its answer a later attempt could neither reply nor run it
-            // again: give the claim back (its dispatch is once-keyed).
-            give_back(svc, &format!("command/{}/{index}", ctx.once_prefix)).await;
-            return Err(e.into());
-        }
+        note_answer(svc, &ctx.once_prefix, index, &answer).await?;
         dispatched |= answer.dispatched;
         texts.extend(answer.reply);
-    }
-    if ran == 0 {
-        // Another copy of this delivery (a replica, a concurrent redelivery) has it.
-        return Ok(Outcome::Duplicate);
     }
     if !texts.is_empty() {
         let text = texts.join("\n\n---\n\n");
@@ -276,10 +259,19 @@ pub async fn handle_check_run(
             .unwrap_or_else(|| format!("request/{}", request.id)),
         repo,
     };
-    if !claim(svc, &ctx.once_prefix, 0).await? {
-        return Ok(Outcome::Duplicate);
-    }
-    let answer = Box::pin(run_command(svc, &ctx, &request_id, &action, 0)).await?;
+    let answer = match claim_or_answer(svc, &ctx.once_prefix, 0).await? {
+        Claimed::Answered(answer) => answer,
+        Claimed::Mine => match Box::pin(run_command(svc, &ctx, &request_id, &action, 0)).await {
+            Ok(answer) => {
+                note_answer(svc, &ctx.once_prefix, 0, &answer).await?;
+                answer
+            }
+            Err(e) => {
+                give_back(svc, &format!("command/{}/0", ctx.once_prefix)).await;
+                return Err(e);
+            }
+        },
+    };
     if let Some(text) = answer.reply {
         reply_once(svc, &ctx.repo, ctx.pr_number, &ctx.once_prefix, &text).await?;
     }
@@ -548,19 +540,87 @@ async fn lock_of(
     Ok(svc.locks.get((o, r, e)).await?)
 }
 
-/// Claims command `index` of a delivery for this process: true the first time only.
+/// How long a copy of a delivery that finds its command claimed by another attempt
+/// waits for that attempt's answer before it gives up (and answers 500, so the
+/// delivery is not recorded and a redelivery tries again).
+const WAIT_FOR_CLAIMER: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A claim this old with no answer noted is an attempt that died half-way (a crash,
+/// a lost store write): another attempt takes the command over. Running it again is
+/// safe because its dispatch is once-keyed and its reply and reaction are claimed.
+const CLAIM_STALE_MINUTES: i64 = 10;
+
+/// What [`claim_or_answer`] found.
+enum Claimed {
+    /// This attempt runs the command.
+    Mine,
+    /// Another attempt ran it and noted this answer.
+    Answered(Answer),
+}
+
+/// Claims command `index` of a delivery for this attempt, or takes the answer of the
+/// attempt that ran it.
 ///
-/// Concurrent copies of one delivery would otherwise both run the command, and the
-/// second, seeing the first's dispatch, would answer with a refusal ("a plan is still
-/// running"). A command that fails gives its claim back; one that ran notes its
-/// answer, so a later attempt can still reply and react. A crash between the claim
-/// and the note loses the command; the person sees no reaction and types it again
-/// (at most once, never twice).
-async fn claim(svc: &Service, once_prefix: &str, index: usize) -> Result<bool, ServiceError> {
-    Ok(svc
-        .markers
-        .first_time(&format!("command/{once_prefix}/{index}"), svc.now())
-        .await?)
+/// Concurrent copies of one delivery (replicas, a redelivery while the first try
+/// still runs) would otherwise both run the command, and the second, seeing the
+/// first's dispatch, would answer with a refusal ("a plan is still running"). A copy
+/// that finds the command claimed waits for the claimer's answer, so it can finish
+/// the reply and reaction itself; it runs the command when the claim is given back
+/// (the claimer failed) or is stale (the claimer died). It never answers "duplicate"
+/// for a command nobody has answered yet: that would record the delivery, and a
+/// claimer failing afterwards would lose the command.
+async fn claim_or_answer(
+    svc: &Service,
+    once_prefix: &str,
+    index: usize,
+) -> Result<Claimed, ServiceError> {
+    let claim = format!("command/{once_prefix}/{index}");
+    let note = format!("command-answer/{once_prefix}/{index}");
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_CLAIMER;
+    let mut pause = std::time::Duration::from_millis(50);
+    loop {
+        if svc.markers.first_time(&claim, svc.now()).await? {
+            return Ok(Claimed::Mine);
+        }
+        if let Some(answer) = svc.markers.read_note::<Answer>(&note).await? {
+            return Ok(Claimed::Answered(answer));
+        }
+        let stale = chrono::Duration::minutes(CLAIM_STALE_MINUTES);
+        if svc
+            .markers
+            .take_over_if_older(&claim, svc.now(), stale)
+            .await?
+        {
+            tracing::warn!(
+                event = "command.claim_taken_over",
+                claim = %claim,
+                "a command claimed long ago and never answered runs again"
+            );
+            return Ok(Claimed::Mine);
+        }
+        if tokio::time::Instant::now() + pause > deadline {
+            return Err(ServiceError::CommandInFlight { claim });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(2));
+    }
+}
+
+/// Notes what a claimed command came to, for other attempts to finish from. Without
+/// it a later attempt could neither reply nor run the command again: the claim is
+/// given back instead (the command's dispatch is once-keyed).
+async fn note_answer(
+    svc: &Service,
+    once_prefix: &str,
+    index: usize,
+    answer: &Answer,
+) -> Result<(), ServiceError> {
+    let note = format!("command-answer/{once_prefix}/{index}");
+    if let Err(e) = svc.markers.note(&note, answer).await {
+        give_back(svc, &format!("command/{once_prefix}/{index}")).await;
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 /// Posts `text` on the thread unless this delivery already did.

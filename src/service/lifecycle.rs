@@ -678,6 +678,13 @@ pub async fn auto_apply(svc: &Service, repo: &Repo, request: &Request) -> Result
             ))
             .await?;
         }
+        // Applying, applied or waiting for the lock already: an earlier attempt of
+        // this merge (or a person's `/tfpilot apply`) started it. Nothing to say.
+        Err(
+            gates::Blocked::Applying
+            | gates::Blocked::AlreadyApplied
+            | gates::Blocked::AlreadyQueued,
+        ) => {}
         Err(blocked) => {
             let Some(pr) = request.pr() else {
                 return Ok(());

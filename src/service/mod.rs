@@ -97,6 +97,20 @@ pub enum ServiceError {
         /// The workflow kind.
         kind: &'static str,
     },
+    /// Another attempt claimed this command and has not answered it yet; answering
+    /// 500 keeps the delivery unrecorded, so a redelivery finishes it either way.
+    #[error("command {claim} is being run by another attempt")]
+    CommandInFlight {
+        /// The command's claim marker.
+        claim: String,
+    },
+    /// Another delivery is creating tfpilot's comment on this issue and has not
+    /// recorded it yet; answering 500 keeps this delivery unrecorded.
+    #[error("the comment on issue #{issue} is being created by another delivery")]
+    CommentInFlight {
+        /// The issue number.
+        issue: u64,
+    },
 }
 
 /// Process-wide settings of the handlers.

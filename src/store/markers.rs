@@ -58,6 +58,41 @@ impl Markers {
         }
     }
 
+    /// Takes the marker over when it was set at least `age` before `now` (its setter is
+    /// presumed gone): `true` for the one caller whose conditional replace lands.
+    /// `false` when it is younger, missing, or another caller took it first.
+    pub async fn take_over_if_older(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        age: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let key = key(name)?;
+        let Some((stored, etag)) = modify::get_json::<Marker>(&*self.store, &key).await? else {
+            return Ok(false);
+        };
+        if now - stored.created_at < age {
+            return Ok(false);
+        }
+        let marker = Marker {
+            token: format!("{:032x}", rand::random::<u128>()),
+            created_at: now,
+        };
+        let body = modify::encode(&key, &marker)?;
+        match self.store.replace(&key, body, &etag).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_precondition_failed() || e.is_not_found() => Ok(false),
+            // The replace may have landed before the error; our token tells.
+            Err(e @ StoreError::Unavailable { .. }) => {
+                match modify::get_json::<Marker>(&*self.store, &key).await {
+                    Ok(Some((now_stored, _))) => Ok(now_stored.token == marker.token),
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// When the marker was set (`None`: not set).
     pub async fn set_at(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let key = key(name)?;

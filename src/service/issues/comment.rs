@@ -83,9 +83,12 @@ enum Claim {
     Existing(u64, Option<String>),
     /// This delivery may create it.
     Mine,
-    /// Another delivery is creating it right now.
-    Busy,
 }
+
+/// How long a delivery that finds the comment being created by another one waits
+/// for its id before giving up with an error (the delivery is then not recorded, and
+/// its redelivery shows the comment).
+const WAIT_FOR_CLAIMER: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Makes tfpilot's comment on issue `number` say `body`: creates it once, edits it
 /// afterwards, and sends nothing when the body is unchanged. Returns whether a call
@@ -98,34 +101,48 @@ pub async fn show(
 ) -> Result<bool, ServiceError> {
     let key = thread_key(&repo.owner, &repo.name, number)?;
     let hash = body_hash(body);
-    let now = svc.now();
-    let claim = modify::modify_json(&*svc.store, &key, &RetryPolicy::default(), |cur| {
-        let mut doc: IssueThreadDoc = cur.cloned().unwrap_or_default();
-        if let Some(id) = doc.comment_id {
-            return Ok(Change::Keep(Claim::Existing(id, doc.body_hash.clone())));
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_CLAIMER;
+    let mut pause = std::time::Duration::from_millis(50);
+    let claim = loop {
+        let now = svc.now();
+        let claim = modify::modify_json(&*svc.store, &key, &RetryPolicy::default(), |cur| {
+            let mut doc: IssueThreadDoc = cur.cloned().unwrap_or_default();
+            if let Some(id) = doc.comment_id {
+                return Ok(Change::Keep(Some(Claim::Existing(
+                    id,
+                    doc.body_hash.clone(),
+                ))));
+            }
+            if doc
+                .claimed_at
+                .is_some_and(|at| now - at < Duration::seconds(CLAIM_TTL_SECS))
+            {
+                // another delivery is creating it right now
+                return Ok(Change::Keep(None));
+            }
+            doc.claimed_at = Some(now);
+            Ok(Change::Write(doc, Some(Claim::Mine)))
+        })
+        .await?
+        .result;
+        if let Some(claim) = claim {
+            break claim;
         }
-        if doc
-            .claimed_at
-            .is_some_and(|at| now - at < Duration::seconds(CLAIM_TTL_SECS))
-        {
-            return Ok(Change::Keep(Claim::Busy));
-        }
-        doc.claimed_at = Some(now);
-        Ok(Change::Write(doc, Claim::Mine))
-    })
-    .await?
-    .result;
-    let comment_id = match claim {
-        Claim::Busy => {
-            // The other delivery read the same issue moments ago and posts its comment;
-            // a later edit of the issue finds that comment's id.
+        // Another delivery is creating the comment. Answering "done" now would record
+        // this delivery even if that one fails; wait for its comment id instead, and
+        // give up with an error (no record, so a redelivery comes) if it takes long.
+        if tokio::time::Instant::now() + pause > deadline {
             tracing::info!(
                 event = "issue_form.comment_busy",
                 issue = number,
-                "another delivery is creating the issue comment"
+                "another delivery is still creating the issue comment"
             );
-            return Ok(false);
+            return Err(ServiceError::CommentInFlight { issue: number });
         }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(2));
+    };
+    let comment_id = match claim {
         Claim::Existing(_, last) if last.as_deref() == Some(hash.as_str()) => return Ok(false),
         Claim::Existing(id, _) => match svc.github.update_comment(repo, id, body).await {
             Ok(c) => c.id,
@@ -133,10 +150,27 @@ pub async fn show(
             Err(e) if e.is_not_found() => svc.github.create_comment(repo, number, body).await?.id,
             Err(e) => return Err(e.into()),
         },
-        Claim::Mine => match find_own_comment(svc, repo, number).await? {
-            // A crash after posting but before recording the id: adopt that comment.
-            Some(id) => svc.github.update_comment(repo, id, body).await?.id,
-            None => svc.github.create_comment(repo, number, body).await?.id,
+        Claim::Mine => match create_or_adopt(svc, repo, number, body).await {
+            Ok(id) => id,
+            Err(e) => {
+                // Nothing was posted as far as this delivery knows: give the claim
+                // back so the redelivery does not wait out the claim's lifetime. (If
+                // GitHub did post it, the redelivery adopts it by its marker.)
+                let released =
+                    modify::modify_json(&*svc.store, &key, &RetryPolicy::default(), |cur| {
+                        let mut doc: IssueThreadDoc = cur.cloned().unwrap_or_default();
+                        if doc.comment_id.is_some() || doc.claimed_at.is_none() {
+                            return Ok(Change::Keep(()));
+                        }
+                        doc.claimed_at = None;
+                        Ok(Change::Write(doc, ()))
+                    })
+                    .await;
+                if let Err(store) = released {
+                    tracing::warn!(issue = number, error = %store, "issue comment claim not given back");
+                }
+                return Err(e);
+            }
         },
     };
     modify::modify_json(&*svc.store, &key, &RetryPolicy::default(), |cur| {
@@ -148,6 +182,20 @@ pub async fn show(
     })
     .await?;
     Ok(true)
+}
+
+/// Posts the comment, or edits the one an earlier attempt posted before it could
+/// record the id (a crash, a lost store write).
+async fn create_or_adopt(
+    svc: &Service,
+    repo: &Repo,
+    number: u64,
+    body: &str,
+) -> Result<u64, ServiceError> {
+    Ok(match find_own_comment(svc, repo, number).await? {
+        Some(id) => svc.github.update_comment(repo, id, body).await?.id,
+        None => svc.github.create_comment(repo, number, body).await?.id,
+    })
 }
 
 /// tfpilot's earlier comment on the issue: a bot's comment that starts with one of

@@ -19,7 +19,7 @@ use tfpilot::github::{AppCredentials, GitHubClient, GitHubConfig};
 use tfpilot::harness::{Harness, HarnessOptions, INFRA_REPO};
 use tfpilot::http::app;
 use tfpilot::serve::{Parts, assemble};
-use tfpilot::service::Settings;
+use tfpilot::service::{Outcome, ServiceError, Settings};
 use tfpilot::sim::{
     DeliveryFault, Permission, Script, SimConfig, TEST_APP_PRIVATE_KEY_PEM, TeamRole, WebhookTarget,
 };
@@ -522,6 +522,104 @@ async fn the_same_delivery_twice_reacts_once_and_dispatches_once() {
         .filter(|d| d.request_id == other)
         .collect();
     assert_eq!(plans.len(), 1, "one dispatch");
+}
+
+/// A comment delivered to tfpilot but not processed yet (the simulator dropped it),
+/// with a way to hand the same delivery to the service as often as a test likes.
+struct Undelivered {
+    guid: String,
+    body: Vec<u8>,
+    comment: u64,
+}
+
+impl Undelivered {
+    async fn comment(h: &Harness, pr: u64, text: &str) -> Undelivered {
+        h.sim
+            .fault_next_delivery(Some("issue_comment"), DeliveryFault::Drop);
+        let comment = say(h, pr, REQUESTER, text).await;
+        let record = h
+            .sim
+            .deliveries()
+            .into_iter()
+            .rev()
+            .find(|d| d.event == "issue_comment")
+            .expect("delivery");
+        Undelivered {
+            guid: record.guid,
+            body: serde_json::to_vec(&record.payload).expect("payload"),
+            comment,
+        }
+    }
+
+    /// The claim an attempt takes before it runs the comment's first command.
+    fn claim(&self) -> String {
+        format!("command/{}/{}/0", self.guid, self.comment)
+    }
+
+    async fn handle(&self, h: &Harness) -> Result<Outcome, ServiceError> {
+        let event = parse_event("issue_comment", &self.body).expect("event");
+        Box::pin(h.state.service.handle_delivery(&self.guid, event)).await
+    }
+}
+
+/// A copy of a delivery that finds its command claimed by an attempt that never
+/// answered does not call itself a duplicate (that would record the delivery, and the
+/// command would be lost): it answers 500, so the delivery stays failed and is tried
+/// again. Once the claim is stale, the next attempt runs the command: one dispatch,
+/// one reaction.
+#[tokio::test]
+async fn a_command_claimed_by_an_attempt_that_died_runs_on_a_later_attempt() {
+    let h = start().await;
+    let id = "req_dev_s3-bucket_e5e5e5";
+    let pr = open_request(&h, id).await;
+    let d = Undelivered::comment(&h, pr, "/tfpilot plan").await;
+    let svc = &h.state.service;
+    assert!(svc.markers.first_time(&d.claim(), svc.now()).await.unwrap());
+
+    let first = d.handle(&h).await;
+    assert!(
+        matches!(first, Err(ServiceError::CommandInFlight { .. })),
+        "{first:?}"
+    );
+    assert!(
+        !svc.deliveries.seen(&d.guid).await.unwrap(),
+        "a delivery whose command nobody answered is not recorded"
+    );
+    assert!(bot_reactions(&h, pr, d.comment).is_empty());
+    assert!(dispatches_of(&h, contract::PLAN.file).is_empty());
+
+    h.clock.advance(chrono::Duration::minutes(11));
+    let later = d.handle(&h).await.expect("the stale claim is taken over");
+    assert_eq!(later, Outcome::Processed);
+    h.settle().await.expect("settle");
+    assert_eq!(bot_reactions(&h, pr, d.comment), vec!["rocket"]);
+    assert_eq!(dispatches_of(&h, contract::PLAN.file).len(), 1);
+    assert!(svc.deliveries.seen(&d.guid).await.unwrap());
+}
+
+/// Two copies of one delivery at once, and the one that claimed the command fails
+/// (GitHub down, say) and gives the claim back: the waiting copy runs the command
+/// instead of having answered "duplicate" before.
+#[tokio::test]
+async fn a_copy_waiting_on_a_claimer_that_fails_runs_the_command_itself() {
+    let h = start().await;
+    let id = "req_dev_s3-bucket_f6f6f6";
+    let pr = open_request(&h, id).await;
+    let d = Undelivered::comment(&h, pr, "/tfpilot plan").await;
+    let svc = &h.state.service;
+    // The claimer: claims, works for a while, fails and gives the claim back.
+    assert!(svc.markers.first_time(&d.claim(), svc.now()).await.unwrap());
+    let claimer = async {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        svc.markers.clear(&d.claim()).await.expect("given back");
+    };
+    let (copy, ()) = tokio::join!(d.handle(&h), claimer);
+    assert_eq!(copy.expect("the waiting copy ran it"), Outcome::Processed);
+    h.settle().await.expect("settle");
+    assert_eq!(bot_reactions(&h, pr, d.comment), vec!["rocket"]);
+    let plans = dispatches_of(&h, contract::PLAN.file);
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].request_id, id);
 }
 
 /// Steps every run one at a time, asserting at most one apply is unfinished at any

@@ -655,6 +655,55 @@ async fn a_crash_after_posting_the_comment_never_posts_a_second_one() {
     assert_exactly_one_request(&h, issue, "alice").await;
 }
 
+/// A delivery that finds the issue comment being posted by another one waits for it;
+/// when that one never finishes, it answers 500 instead of "done" (so it is not
+/// recorded and GitHub shows it failed), and its redelivery, once the other's claim
+/// has expired, posts the one comment.
+#[tokio::test]
+async fn a_delivery_waiting_on_a_comment_that_never_comes_fails_and_its_redelivery_posts_it() {
+    let h = start().await;
+    h.sim
+        .fault_next_delivery(Some("issues"), DeliveryFault::Drop);
+    h.sim
+        .fault_next_delivery(Some("issues"), DeliveryFault::Drop);
+    let invalid = body(&[
+        ("tfpilot-module", "s3-bucket"),
+        ("tfpilot-environment", "dev"),
+        ("name", "Not_A_Bucket"),
+        ("project", "core"),
+    ]);
+    let issue = h
+        .sim
+        .open_issue(INFRA_REPO, "alice", "Bucket", &invalid, &[LABEL])
+        .expect("issue");
+    h.settle().await.expect("settle");
+    let labeled = h
+        .sim
+        .deliveries()
+        .into_iter()
+        .find(|d| d.event == "issues" && d.action.as_deref() == Some("labeled"))
+        .expect("the labeled delivery");
+    // Another delivery claimed the comment moments ago and then died.
+    let key = tfpilot::service::issues::comment::thread_key("acme", "infra", issue).unwrap();
+    let claimed = serde_json::json!({ "claimedAt": h.state.service.now() });
+    h.state
+        .service
+        .store
+        .create(&key, serde_json::to_vec(&claimed).unwrap().into())
+        .await
+        .expect("claim");
+
+    assert_eq!(deliver(&h, "issues", "wait-1", &labeled.payload).await, 500);
+    assert!(bot_comments(&h, issue).is_empty());
+    assert!(!h.state.service.deliveries.seen("wait-1").await.unwrap());
+
+    h.clock.advance(chrono::Duration::minutes(3));
+    assert_eq!(deliver(&h, "issues", "wait-1", &labeled.payload).await, 200);
+    let comments = bot_comments(&h, issue);
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0].body.starts_with(PROBLEMS_MARKER));
+}
+
 #[tokio::test]
 async fn an_edit_after_the_merge_and_branch_deletion_brings_nothing_back() {
     let h = start().await;

@@ -26,7 +26,7 @@ use crate::store::Thread;
 
 use super::dispatch::dispatch;
 use super::lifecycle::{self, Started};
-use super::{Outcome, Service, ServiceError, repo_of, sync};
+use super::{Outcome, Service, ServiceError, claims, repo_of, sync};
 
 /// True for comments that may hold commands for tfpilot: newly created, by a person,
 /// with at least one `/tfpilot` line outside code and quotes. Decided without I/O.
@@ -99,15 +99,8 @@ pub async fn handle_comment(
         CommandParse::Commands(c) => c,
         CommandParse::Malformed { commands, problems } => {
             let text = replies::malformed_reply(actor, &problems, &commands);
+            react(svc, &repo, e.comment.id, ReactionContent::Eyes).await?;
             reply_once(svc, &repo, number, &once_prefix, &text).await?;
-            react_once(
-                svc,
-                &repo,
-                e.comment.id,
-                &once_prefix,
-                ReactionContent::Eyes,
-            )
-            .await?;
             return Ok(Outcome::Processed);
         }
     };
@@ -187,16 +180,16 @@ pub async fn handle_comment(
         dispatched |= answer.dispatched;
         texts.extend(answer.reply);
     }
-    if !texts.is_empty() {
-        let text = texts.join("\n\n---\n\n");
-        reply_once(svc, &ctx.repo, number, &ctx.once_prefix, &text).await?;
-    }
     let reaction = if dispatched {
         ReactionContent::Rocket
     } else {
         ReactionContent::Eyes
     };
-    react_once(svc, &ctx.repo, e.comment.id, &ctx.once_prefix, reaction).await?;
+    react(svc, &ctx.repo, e.comment.id, reaction).await?;
+    if !texts.is_empty() {
+        let text = texts.join("\n\n---\n\n");
+        reply_once(svc, &ctx.repo, number, &ctx.once_prefix, &text).await?;
+    }
     Ok(Outcome::Processed)
 }
 
@@ -540,11 +533,6 @@ async fn lock_of(
     Ok(svc.locks.get((o, r, e)).await?)
 }
 
-/// How long a copy of a delivery that finds its command claimed by another attempt
-/// waits for that attempt's answer before it gives up (and answers 500, so the
-/// delivery is not recorded and a redelivery tries again).
-const WAIT_FOR_CLAIMER: std::time::Duration = std::time::Duration::from_secs(15);
-
 /// A claim this old with no answer noted is an attempt that died half-way (a crash,
 /// a lost store write): another attempt takes the command over. Running it again is
 /// safe because its dispatch is once-keyed and its reply and reaction are claimed.
@@ -576,8 +564,7 @@ async fn claim_or_answer(
 ) -> Result<Claimed, ServiceError> {
     let claim = format!("command/{once_prefix}/{index}");
     let note = format!("command-answer/{once_prefix}/{index}");
-    let deadline = tokio::time::Instant::now() + WAIT_FOR_CLAIMER;
-    let mut pause = std::time::Duration::from_millis(50);
+    let mut wait = claims::Wait::new();
     loop {
         if svc.markers.first_time(&claim, svc.now()).await? {
             return Ok(Claimed::Mine);
@@ -585,25 +572,30 @@ async fn claim_or_answer(
         if let Some(answer) = svc.markers.read_note::<Answer>(&note).await? {
             return Ok(Claimed::Answered(answer));
         }
-        let stale = chrono::Duration::minutes(CLAIM_STALE_MINUTES);
-        if svc
-            .markers
-            .take_over_if_older(&claim, svc.now(), stale)
-            .await?
-        {
-            tracing::warn!(
-                event = "command.claim_taken_over",
-                claim = %claim,
-                "a command claimed long ago and never answered runs again"
-            );
+        if take_over_stale(svc, &claim).await? {
             return Ok(Claimed::Mine);
         }
-        if tokio::time::Instant::now() + pause > deadline {
+        if !wait.pause().await {
             return Err(ServiceError::CommandInFlight { claim });
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(std::time::Duration::from_secs(2));
     }
+}
+
+/// Takes over `claim` when it is older than [`CLAIM_STALE_MINUTES`] (its claimer died).
+async fn take_over_stale(svc: &Service, claim: &str) -> Result<bool, ServiceError> {
+    let stale = chrono::Duration::minutes(CLAIM_STALE_MINUTES);
+    let taken = svc
+        .markers
+        .take_over_if_older(claim, svc.now(), stale)
+        .await?;
+    if taken {
+        tracing::warn!(
+            event = "command.claim_taken_over",
+            claim,
+            "work claimed long ago and never finished is done again"
+        );
+    }
+    Ok(taken)
 }
 
 /// Notes what a claimed command came to, for other attempts to finish from. Without
@@ -623,7 +615,12 @@ async fn note_answer(
     Ok(())
 }
 
-/// Posts `text` on the thread unless this delivery already did.
+/// Posts `text` on the thread once per delivery, whichever attempt gets there.
+///
+/// The attempt that claims the reply posts it and notes that it did. Another attempt
+/// waits for that note; it posts the reply itself when the claim is given back (the
+/// post failed), and when the claim is stale it first looks on the thread for the
+/// reply (its claimer may have posted it and died before noting it).
 async fn reply_once(
     svc: &Service,
     repo: &Repo,
@@ -632,13 +629,44 @@ async fn reply_once(
     text: &str,
 ) -> Result<(), ServiceError> {
     let claim = format!("reply/{once_prefix}");
-    if svc.markers.first_time(&claim, svc.now()).await?
-        && let Err(e) = svc.github.create_comment(repo, number, text).await
-    {
+    let posted = format!("reply-posted/{once_prefix}");
+    let mut wait = claims::Wait::new();
+    let mine = loop {
+        if svc.markers.first_time(&claim, svc.now()).await? {
+            break true;
+        }
+        if svc.markers.is_set(&posted).await? {
+            break false;
+        }
+        if take_over_stale(svc, &claim).await? {
+            break !already_replied(svc, repo, number, text).await?;
+        }
+        if !wait.pause().await {
+            return Err(ServiceError::CommandInFlight { claim });
+        }
+    };
+    if mine && let Err(e) = svc.github.create_comment(repo, number, text).await {
         give_back(svc, &claim).await;
         return Err(e.into());
     }
+    svc.markers.first_time(&posted, svc.now()).await?;
     Ok(())
+}
+
+/// Whether tfpilot's reply `text` is on the thread already.
+async fn already_replied(
+    svc: &Service,
+    repo: &Repo,
+    number: u64,
+    text: &str,
+) -> Result<bool, ServiceError> {
+    let comments = svc.github.list_comments(repo, number).await?;
+    Ok(comments.iter().any(|c| {
+        c.body == text
+            && c.user
+                .as_ref()
+                .is_some_and(|u| u.kind == "Bot" && u.login.ends_with("[bot]"))
+    }))
 }
 
 /// GitHub refused the claimed action (after the client's retries): nothing was
@@ -649,24 +677,19 @@ async fn give_back(svc: &Service, claim: &str) {
     }
 }
 
-/// Reacts to the comment unless this delivery already did.
-async fn react_once(
+/// Reacts to the comment. GitHub keeps one reaction per person and content (a
+/// second request answers with the existing one), so every attempt may send it: an
+/// attempt that finds the command answered by another still reacts, in case that one
+/// failed before it could.
+async fn react(
     svc: &Service,
     repo: &Repo,
     comment_id: u64,
-    once_prefix: &str,
     content: ReactionContent,
 ) -> Result<(), ServiceError> {
-    let claim = format!("react/{once_prefix}");
-    if svc.markers.first_time(&claim, svc.now()).await?
-        && let Err(e) = svc
-            .github
-            .create_comment_reaction(repo, comment_id, content)
-            .await
-    {
-        give_back(svc, &claim).await;
-        return Err(e.into());
-    }
+    svc.github
+        .create_comment_reaction(repo, comment_id, content)
+        .await?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 //! after its facts are stored (a crash in between means the redelivery is
 //! processed again, harmlessly, because every patch is idempotent).
 
+pub mod claims;
 pub mod clock;
 pub mod command;
 pub mod dispatch;

@@ -13,7 +13,7 @@ use crate::store::modify::{self, Change, RetryPolicy};
 use crate::store::{StoreError, check_segment};
 
 use super::text::CREATED_MARKER;
-use crate::service::{Service, ServiceError};
+use crate::service::{Service, ServiceError, claims};
 
 /// How long a claim to create the comment keeps other deliveries from creating it.
 /// After that the claimer is presumed crashed and another delivery takes over (after
@@ -85,11 +85,6 @@ enum Claim {
     Mine,
 }
 
-/// How long a delivery that finds the comment being created by another one waits
-/// for its id before giving up with an error (the delivery is then not recorded, and
-/// its redelivery shows the comment).
-const WAIT_FOR_CLAIMER: std::time::Duration = std::time::Duration::from_secs(15);
-
 /// Makes tfpilot's comment on issue `number` say `body`: creates it once, edits it
 /// afterwards, and sends nothing when the body is unchanged. Returns whether a call
 /// changed the comment.
@@ -101,8 +96,10 @@ pub async fn show(
 ) -> Result<bool, ServiceError> {
     let key = thread_key(&repo.owner, &repo.name, number)?;
     let hash = body_hash(body);
-    let deadline = tokio::time::Instant::now() + WAIT_FOR_CLAIMER;
-    let mut pause = std::time::Duration::from_millis(50);
+    // Another delivery creating the comment right now: answering "done" would record
+    // this delivery even if that one fails, so wait for its comment id instead (and
+    // give up with an error, so a redelivery comes, if it takes long).
+    let mut wait = claims::Wait::new();
     let claim = loop {
         let now = svc.now();
         let claim = modify::modify_json(&*svc.store, &key, &RetryPolicy::default(), |cur| {
@@ -117,7 +114,6 @@ pub async fn show(
                 .claimed_at
                 .is_some_and(|at| now - at < Duration::seconds(CLAIM_TTL_SECS))
             {
-                // another delivery is creating it right now
                 return Ok(Change::Keep(None));
             }
             doc.claimed_at = Some(now);
@@ -128,10 +124,7 @@ pub async fn show(
         if let Some(claim) = claim {
             break claim;
         }
-        // Another delivery is creating the comment. Answering "done" now would record
-        // this delivery even if that one fails; wait for its comment id instead, and
-        // give up with an error (no record, so a redelivery comes) if it takes long.
-        if tokio::time::Instant::now() + pause > deadline {
+        if !wait.pause().await {
             tracing::info!(
                 event = "issue_form.comment_busy",
                 issue = number,
@@ -139,8 +132,6 @@ pub async fn show(
             );
             return Err(ServiceError::CommentInFlight { issue: number });
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(std::time::Duration::from_secs(2));
     };
     let comment_id = match claim {
         Claim::Existing(_, last) if last.as_deref() == Some(hash.as_str()) => return Ok(false),

@@ -130,9 +130,10 @@ impl Harness {
         })
     }
 
-    /// Waits until every delivery was answered and no automatic run is mid-flight.
+    /// Waits until every delivery was answered, no automatic run is mid-flight, and
+    /// tfpilot handles no delivery (one may outlive the simulator's 10 s timeout).
     pub async fn settle(&self) -> Result<(), SimError> {
-        self.sim.quiesce().await
+        settle_with(&self.sim, &[&self.state.service]).await
     }
 
     /// Advances every unfinished workflow run one step (queued → in_progress →
@@ -717,9 +718,12 @@ impl Harness {
 }
 
 impl Replicas {
-    /// Waits until every delivery was answered and no automatic run is mid-flight.
+    /// Waits until every delivery was answered, no automatic run is mid-flight, and
+    /// no replica handles a delivery (one may outlive the simulator's 10 s timeout).
     pub async fn settle(&self) -> Result<(), SimError> {
-        self.sim.quiesce().await
+        let services: Vec<&crate::service::Service> =
+            self.replicas.iter().map(|r| &*r.state.service).collect();
+        settle_with(&self.sim, &services).await
     }
 
     /// Each replica's store operation counts, in replica order.
@@ -728,5 +732,29 @@ impl Replicas {
             .iter()
             .map(|r| r.store_counts.counts())
             .collect()
+    }
+}
+
+/// Quiesces the simulator, then waits for tfpilot's handlers; again while a handler
+/// that outlived its request could have caused more deliveries.
+async fn settle_with(
+    sim: &Simulator,
+    services: &[&crate::service::Service],
+) -> Result<(), SimError> {
+    loop {
+        sim.quiesce().await?;
+        let mut were_busy = false;
+        for service in services {
+            if service.in_flight.count() > 0 {
+                were_busy = true;
+                service
+                    .in_flight
+                    .wait_idle(std::time::Duration::from_secs(120))
+                    .await;
+            }
+        }
+        if !were_busy {
+            return Ok(());
+        }
     }
 }

@@ -100,12 +100,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             std::time::Duration::from_secs(redelivery_secs),
         )
     });
+    let service = assembled.state.service.clone();
     axum::serve(listener, app(assembled.state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
     if let Some(task) = redelivery {
         task.abort();
+    }
+    // A delivery whose HTTP request GitHub abandoned still runs in its own task.
+    let in_flight = service.in_flight.count();
+    if in_flight > 0 {
+        tracing::info!(in_flight, "finishing the deliveries in flight");
+        if !service.in_flight.wait_idle(SHUTDOWN_GRACE).await {
+            tracing::warn!(
+                in_flight = service.in_flight.count(),
+                "deliveries still in flight at exit; they fail and GitHub can redeliver them"
+            );
+        }
     }
     tracing::info!("tfpilot stopped");
     Ok(())
@@ -295,6 +307,10 @@ async fn drift_ticks(service: Arc<Service>) {
         }
     }
 }
+
+/// How long shutdown waits for deliveries still being handled (within the usual
+/// 30 seconds a container gets between SIGTERM and SIGKILL).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Resolves on SIGTERM or Ctrl-C: the server then stops accepting and finishes
 /// the deliveries in flight.

@@ -179,25 +179,25 @@ async fn webhook(
     // claimed but never answered). The task finishes the work whatever the client does.
     let service = state.service.clone();
     let delivery_id = delivery.delivery_id.clone();
-    let result =
-        match tokio::spawn(
-            async move { Box::pin(service.handle_delivery(&delivery_id, event)).await },
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(join) => {
-                tracing::error!(
-                    event = "webhook.panicked",
-                    delivery_id = %delivery.delivery_id,
-                    github_event = %name,
-                    error = %join,
-                    "delivery handler panicked"
-                );
-                state.metrics.delivery(&name, "error");
-                return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
-            }
-        };
+    let result = match tokio::spawn(async move {
+        let _handling = service.in_flight.enter();
+        Box::pin(service.handle_delivery(&delivery_id, event)).await
+    })
+    .await
+    {
+        Ok(result) => result,
+        Err(join) => {
+            tracing::error!(
+                event = "webhook.panicked",
+                delivery_id = %delivery.delivery_id,
+                github_event = %name,
+                error = %join,
+                "delivery handler panicked"
+            );
+            state.metrics.delivery(&name, "error");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
     state
         .metrics
         .delivery_seconds

@@ -9,8 +9,9 @@
 
 use std::time::Duration;
 
-/// How long a copy waits for a claimer before it gives up with an error.
-pub const WAIT_FOR_CLAIMER: Duration = Duration::from_secs(15);
+/// How long a copy waits for a claimer before it gives up with an error: within the
+/// 10 seconds GitHub waits for an answer, so GitHub sees the 500.
+pub const WAIT_FOR_CLAIMER: Duration = Duration::from_secs(8);
 
 /// The pauses of one copy waiting on a claimer: growing, and bounded in total by
 /// [`WAIT_FOR_CLAIMER`].
@@ -44,5 +45,61 @@ impl Wait {
 impl Default for Wait {
     fn default() -> Self {
         Wait::new()
+    }
+}
+
+/// The deliveries this process is handling. Handlers run in their own task, so one
+/// outlives its HTTP request when GitHub gives up after 10 seconds; shutdown (and a
+/// test that moves its clock) waits for them here.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// One delivery being handled; dropping it ends it.
+#[derive(Debug)]
+pub struct Handling<'a> {
+    of: &'a InFlight,
+}
+
+impl InFlight {
+    /// Starts handling a delivery.
+    pub fn enter(&self) -> Handling<'_> {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Handling { of: self }
+    }
+
+    /// How many deliveries are being handled now.
+    pub fn count(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until no delivery is being handled, for at most `limit`; `false` when
+    /// some still were at the end.
+    pub async fn wait_idle(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let idle = self.idle.notified();
+            if self.count() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.count() == 0;
+            }
+        }
+    }
+}
+
+impl Drop for Handling<'_> {
+    fn drop(&mut self) {
+        if self
+            .of
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.of.idle.notify_waiters();
+        }
     }
 }

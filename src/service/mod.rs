@@ -151,6 +151,8 @@ pub struct Service {
     run_index_cache: Mutex<HashMap<(String, u64), String>>,
     /// Delivery ids this process recorded or found recorded.
     recent: recent::RecentDeliveries,
+    /// The deliveries being handled now.
+    pub in_flight: claims::InFlight,
 }
 
 impl Service {
@@ -177,6 +179,7 @@ impl Service {
             repo_configs: repo_config::ConfigCache::default(),
             run_index_cache: Mutex::new(HashMap::new()),
             recent: recent::RecentDeliveries::default(),
+            in_flight: claims::InFlight::default(),
         }
     }
 

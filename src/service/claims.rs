@@ -103,3 +103,44 @@ impl Drop for Handling<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_comes_when_the_last_handler_ends_and_not_before() {
+        let in_flight = InFlight::default();
+        assert!(
+            in_flight.wait_idle(Duration::from_millis(1)).await,
+            "nothing running"
+        );
+        let first = in_flight.enter();
+        let second = in_flight.enter();
+        assert_eq!(in_flight.count(), 2);
+        drop(first);
+        assert!(
+            !in_flight.wait_idle(Duration::from_millis(50)).await,
+            "one is still running"
+        );
+        let ends = async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(second);
+        };
+        let (idle, ()) = tokio::join!(in_flight.wait_idle(Duration::from_secs(10)), ends);
+        assert!(idle);
+        assert_eq!(in_flight.count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_wait_gives_up_within_the_bound() {
+        let started = tokio::time::Instant::now();
+        let mut wait = Wait::new();
+        let mut looks = 1;
+        while wait.pause().await {
+            looks += 1;
+        }
+        assert!(started.elapsed() <= WAIT_FOR_CLAIMER);
+        assert!(looks > 5, "it looked again several times: {looks}");
+    }
+}

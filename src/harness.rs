@@ -641,6 +641,9 @@ async fn seeded_sim(
     let mut config = SimConfig::for_tests();
     config.workflow_mode = workflow_mode;
     config.seed = seed;
+    // A burst of deliveries with failures injected takes long: a copy of a delivery
+    // may wait up to 8 s for another, a few at a time (the delivery parallelism).
+    config.quiesce_timeout = std::time::Duration::from_secs(120);
     let secret = config.webhook_secret.clone();
     let app_id = config.app_id;
     let sim = Simulator::start(config).await?;

@@ -551,6 +551,16 @@ impl Undelivered {
         }
     }
 
+    /// `/tfpilot plan` on a new request's PR, not processed yet, and its command
+    /// claimed by an attempt that has not answered; the PR number too.
+    async fn claimed_plan(h: &Harness, id: &str) -> (u64, Undelivered) {
+        let pr = open_request(h, id).await;
+        let d = Undelivered::comment(h, pr, "/tfpilot plan").await;
+        let svc = &h.state.service;
+        assert!(svc.markers.first_time(&d.claim(), svc.now()).await.unwrap());
+        (pr, d)
+    }
+
     /// The claim an attempt takes before it runs the comment's first command.
     fn claim(&self) -> String {
         format!("command/{}/{}/0", self.guid, self.comment)
@@ -571,11 +581,8 @@ impl Undelivered {
 async fn a_command_claimed_by_an_attempt_that_died_runs_on_a_later_attempt() {
     let h = start().await;
     let id = "req_dev_s3-bucket_e5e5e5";
-    let pr = open_request(&h, id).await;
-    let d = Undelivered::comment(&h, pr, "/tfpilot plan").await;
+    let (pr, d) = Undelivered::claimed_plan(&h, id).await;
     let svc = &h.state.service;
-    assert!(svc.markers.first_time(&d.claim(), svc.now()).await.unwrap());
-
     let first = d.handle(&h).await;
     assert!(
         matches!(first, Err(ServiceError::CommandInFlight { .. })),
@@ -604,11 +611,9 @@ async fn a_command_claimed_by_an_attempt_that_died_runs_on_a_later_attempt() {
 async fn a_copy_waiting_on_a_claimer_that_fails_runs_the_command_itself() {
     let h = start().await;
     let id = "req_dev_s3-bucket_f6f6f6";
-    let pr = open_request(&h, id).await;
-    let d = Undelivered::comment(&h, pr, "/tfpilot plan").await;
+    let (pr, d) = Undelivered::claimed_plan(&h, id).await;
     let svc = &h.state.service;
-    // The claimer: claims, works for a while, fails and gives the claim back.
-    assert!(svc.markers.first_time(&d.claim(), svc.now()).await.unwrap());
+    // The claimer works for a while, fails and gives the claim back.
     let claimer = async {
         tokio::time::sleep(std::time::Duration::from_millis(700)).await;
         svc.markers.clear(&d.claim()).await.expect("given back");

@@ -67,6 +67,19 @@ fn seed_body() -> String {
     ])
 }
 
+/// alice opens a labelled form issue whose bucket name is invalid.
+fn open_invalid_issue(h: &Harness) -> u64 {
+    let invalid = body(&[
+        ("tfpilot-module", "s3-bucket"),
+        ("tfpilot-environment", "dev"),
+        ("name", "Not_A_Bucket"),
+        ("project", "core"),
+    ]);
+    h.sim
+        .open_issue(INFRA_REPO, "alice", "Bucket", &invalid, &[LABEL])
+        .expect("issue")
+}
+
 async fn start() -> Harness {
     Harness::start(HarnessOptions::default())
         .await
@@ -625,16 +638,7 @@ async fn a_crash_after_posting_the_comment_never_posts_a_second_one() {
         action: FaultAction::FailBefore,
         times: 40,
     });
-    let invalid = body(&[
-        ("tfpilot-module", "s3-bucket"),
-        ("tfpilot-environment", "dev"),
-        ("name", "Not_A_Bucket"),
-        ("project", "core"),
-    ]);
-    let issue = h
-        .sim
-        .open_issue(INFRA_REPO, "alice", "Bucket", &invalid, &[LABEL])
-        .expect("issue");
+    let issue = open_invalid_issue(&h);
     h.settle().await.expect("settle");
     assert!(faults.pending().is_empty(), "the fault was hit");
     assert!(
@@ -666,16 +670,7 @@ async fn a_delivery_waiting_on_a_comment_that_never_comes_fails_and_its_redelive
         .fault_next_delivery(Some("issues"), DeliveryFault::Drop);
     h.sim
         .fault_next_delivery(Some("issues"), DeliveryFault::Drop);
-    let invalid = body(&[
-        ("tfpilot-module", "s3-bucket"),
-        ("tfpilot-environment", "dev"),
-        ("name", "Not_A_Bucket"),
-        ("project", "core"),
-    ]);
-    let issue = h
-        .sim
-        .open_issue(INFRA_REPO, "alice", "Bucket", &invalid, &[LABEL])
-        .expect("issue");
+    let issue = open_invalid_issue(&h);
     h.settle().await.expect("settle");
     let labeled = h
         .sim

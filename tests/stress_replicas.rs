@@ -715,13 +715,21 @@ async fn outcome(w: &World) -> Outcome {
             *by_workflow.entry(d.workflow.clone()).or_insert(0) += 1;
         }
         o.dispatches.insert(q.name.clone(), by_workflow);
-        let issue_comments =
+        let issue_comments: Vec<_> =
             w.r.sim
                 .comments(INFRA_REPO, q.issue)
                 .into_iter()
                 .filter(|c| c.author == bot)
-                .count();
-        o.issue_comments.insert(q.name.clone(), issue_comments);
+                .collect();
+        if issue_comments.len() != 1 {
+            // what they say, for the failure that follows
+            for c in &issue_comments {
+                let start: String = c.body.chars().take(160).collect();
+                println!("{}: issue comment {}: {start:?}", q.name, c.id);
+            }
+        }
+        o.issue_comments
+            .insert(q.name.clone(), issue_comments.len());
         let pr_comments = w.r.sim.comments(INFRA_REPO, q.pr);
         let stickies = pr_comments
             .iter()
@@ -739,6 +747,25 @@ async fn outcome(w: &World) -> Outcome {
                 .iter()
                 .filter(|(u, _)| *u == bot)
                 .collect();
+            if reactions.len() != 1 {
+                // how its deliveries went, for the failure that follows
+                for d in w.r.sim.deliveries().iter().filter(|d| {
+                    d.event == "issue_comment"
+                        && d.payload.pointer("/comment/id").and_then(Value::as_u64) == Some(*c)
+                }) {
+                    let recorded = w.r.replicas[0]
+                        .state
+                        .service
+                        .deliveries
+                        .seen(&d.guid)
+                        .await
+                        .ok();
+                    println!(
+                        "{}: comment {c} delivery {} status {:?} outcome {:?} redelivery {} recorded {recorded:?}",
+                        q.name, d.guid, d.status_code, d.outcome, d.redelivery
+                    );
+                }
+            }
             assert_eq!(
                 reactions.len(),
                 1,

@@ -7,11 +7,12 @@
 # installs the pinned Probot app (npm ci into bench/probot/node_modules),
 # measures the idle RSS of `tfpilot serve` on its own, then runs
 # `bench_webhooks --probot bench/probot`: the same deliveries at the same
-# count and concurrency over loopback to tfpilot and to Probot, printing
-# throughput, p50/p90/p99, store ops and GitHub calls per delivery (from
-# tfpilot's /metrics), RSS, and the tfpilot/Probot ratios. With --s3 it then
-# runs tfpilot alone again with the store on a local S3 server (moto, from
-# $VENV_TOOLS, default .venv-tools).
+# count and concurrency over loopback to tfpilot and to Probot (ignorable ones
+# in 5 interleaved rounds per server, after a warm-up), printing throughput,
+# p50/p90/p99, server and sender CPU per delivery, store ops and GitHub calls
+# per delivery (from tfpilot's /metrics), RSS, and the tfpilot/Probot ratios.
+# With --s3 it then runs tfpilot alone again with the store on a local S3
+# server (moto, from $VENV_TOOLS, default .venv-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 invocation="bench/run.sh $*"
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --release) profile=release; cargo_flags=(--release) ;;
     --s3) s3=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) args+=("$1") ;;
   esac
   shift

@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --release) profile=release; cargo_flags=(--release) ;;
     --s3) s3=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) args+=("$1") ;;
   esac
   shift

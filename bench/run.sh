@@ -7,11 +7,12 @@
 # installs the pinned Probot app (npm ci into bench/probot/node_modules),
 # measures the idle RSS of `tfpilot serve` on its own, then runs
 # `bench_webhooks --probot bench/probot`: the same deliveries at the same
-# count and concurrency over loopback to tfpilot and to Probot, printing
-# throughput, p50/p90/p99, store ops and GitHub calls per delivery (from
-# tfpilot's /metrics), RSS, and the tfpilot/Probot ratios. With --s3 it then
-# runs tfpilot alone again with the store on a local S3 server (moto, from
-# $VENV_TOOLS, default .venv-tools).
+# count and concurrency over loopback to tfpilot and to Probot (ignorable ones
+# in 5 interleaved rounds per server, after a warm-up), printing throughput,
+# p50/p90/p99, server and sender CPU per delivery, store ops and GitHub calls
+# per delivery (from tfpilot's /metrics), RSS, and the tfpilot/Probot ratios.
+# With --s3 it then runs tfpilot alone again with the store on a local S3
+# server (moto, from $VENV_TOOLS, default .venv-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 invocation="bench/run.sh $*"

@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
@@ -56,7 +56,7 @@ use tfpilot::store::{FolderStore, Store, open_store};
 
 type BoxError = Box<dyn std::error::Error>;
 
-const USAGE: &str = "usage: bench_webhooks [--count N] [--ignorable-count N] [--concurrency N] [--store URL] [--probot DIR] [ignorable] [state] [roundtrip] [command]";
+const USAGE: &str = "usage: bench_webhooks [--count N] [--ignorable-count N] [--concurrency N] [--server-threads N] [--rounds N] [--store URL] [--probot DIR] [ignorable] [state] [roundtrip] [command]";
 
 struct Args {
     count: usize,
@@ -64,6 +64,10 @@ struct Args {
     /// in a few tens of milliseconds: too short to measure.
     ignorable_count: usize,
     concurrency: usize,
+    /// Worker threads of tfpilot's runtime.
+    server_threads: usize,
+    /// Measured runs of the ignorable scenario per server, interleaved.
+    rounds: usize,
     store: Option<String>,
     probot: Option<PathBuf>,
     scenarios: Vec<String>,
@@ -74,6 +78,8 @@ fn parse_args() -> Result<Args, String> {
         count: 2000,
         ignorable_count: 20_000,
         concurrency: 16,
+        server_threads: 2,
+        rounds: 5,
         store: None,
         probot: None,
         scenarios: Vec::new(),
@@ -93,6 +99,20 @@ fn parse_args() -> Result<Args, String> {
                     .next()
                     .and_then(|v| v.parse().ok())
                     .ok_or("--concurrency N")?
+            }
+            "--server-threads" => {
+                args.server_threads = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or("--server-threads N (at least 1)")?
+            }
+            "--rounds" => {
+                args.rounds = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or("--rounds N (at least 1)")?
             }
             "--store" => args.store = Some(it.next().ok_or("--store URL")?),
             "--probot" => args.probot = Some(it.next().ok_or("--probot DIR")?.into()),
@@ -205,8 +225,10 @@ struct Sample {
 /// Throughput and percentiles of one run.
 #[derive(Clone, Copy, Default)]
 struct Stats {
-    /// CPU time (user + system) of the server per delivery, in microseconds.
+    /// CPU time of the server per delivery, in microseconds.
     cpu_us: Option<f64>,
+    /// CPU time of the load generator per delivery, in microseconds.
+    load_cpu_us: Option<f64>,
     n: usize,
     errors: usize,
     throughput: f64,
@@ -229,6 +251,7 @@ impl Sample {
         };
         Stats {
             cpu_us: None,
+            load_cpu_us: None,
             n: self.latencies.len(),
             errors: self.errors,
             throughput: self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9),
@@ -253,59 +276,70 @@ impl Target {
 }
 
 /// Sends `deliveries` to `target` over `concurrency` keep-alive connections,
-/// one request at a time on each; the status of each answer is checked.
+/// one request at a time on each (no pipelining: GitHub does not pipeline),
+/// and checks the status of each answer.
+///
+/// One task drives all connections (an event loop on the runtime's reactor):
+/// it reads every answer that has arrived, then sends each of those
+/// connections its next request, back to back. Compared with one task per
+/// connection, the sender wakes up less often and costs the machine less; a
+/// connection still never has more than one request in flight.
 async fn fire(target: &Target, deliveries: &[Delivery], concurrency: usize) -> Stats {
     let requests: Vec<Vec<u8>> = deliveries
         .iter()
         .map(|d| d.request(target.addr, &target.path))
         .collect();
-    let queue = Arc::new(std::sync::Mutex::new(requests.into_iter()));
+    let mut queue = requests.iter();
+    let mut latencies = Vec::with_capacity(requests.len());
+    let mut errors = 0;
     let started = Instant::now();
-    let mut tasks = Vec::new();
+    let mut conns: Vec<Conn> = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let queue = queue.clone();
-        let addr = target.addr;
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0;
-            let mut conn: Option<TcpStream> = None;
-            let mut buf = Vec::with_capacity(4096);
-            loop {
-                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-                let Some(req) = next else {
-                    break;
-                };
-                let t = Instant::now();
-                let answer = match conn.take() {
-                    Some(c) => Ok(c),
-                    None => connect(addr).await,
-                };
-                let ok = match answer {
-                    Ok(mut c) => match exchange(&mut c, &req, &mut buf).await {
-                        Ok((status, keep)) => {
-                            if keep {
-                                conn = Some(c);
-                            }
-                            (200..300).contains(&status)
-                        }
-                        Err(_) => false,
-                    },
-                    Err(_) => false,
-                };
-                lat.push(t.elapsed());
-                if !ok {
-                    errors += 1;
+        let mut c = Conn {
+            stream: None,
+            buf: Vec::with_capacity(4096),
+            sent_at: Instant::now(),
+            busy: false,
+        };
+        c.send_next(target.addr, &mut queue, &mut latencies, &mut errors)
+            .await;
+        conns.push(c);
+    }
+    let mut done: Vec<(usize, Result<bool, ()>)> = Vec::with_capacity(conns.len());
+    while conns.iter().any(|c| c.busy) {
+        // Every answer that is complete now (at least one).
+        std::future::poll_fn(|cx| {
+            for (i, c) in conns.iter_mut().enumerate() {
+                if c.busy
+                    && let Some(r) = c.poll_answer(cx)
+                {
+                    c.busy = false;
+                    done.push((i, r));
                 }
             }
-            (lat, errors)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        if let Ok((l, e)) = t.await {
-            latencies.extend(l);
-            errors += e;
+            if done.is_empty() {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        let now = Instant::now();
+        for (i, r) in done.drain(..) {
+            let c = &mut conns[i];
+            latencies.push(now - c.sent_at);
+            match r {
+                Ok(true) => {}
+                Ok(false) => c.stream = None,
+                Err(()) => {
+                    errors += 1;
+                    c.stream = None;
+                }
+            }
+            // The next request on this connection starts now.
+            c.sent_at = now;
+            c.send_next(target.addr, &mut queue, &mut latencies, &mut errors)
+                .await;
         }
     }
     Sample {
@@ -316,36 +350,118 @@ async fn fire(target: &Target, deliveries: &[Delivery], concurrency: usize) -> S
     .stats()
 }
 
+/// One keep-alive connection of [`fire`].
+struct Conn {
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+    sent_at: Instant,
+    /// A request was sent and its answer is not complete yet.
+    busy: bool,
+}
+
+impl Conn {
+    /// Sends the next request of `queue`. A request that cannot be sent (no
+    /// connection) counts as an error and the one after it is tried.
+    async fn send_next(
+        &mut self,
+        addr: SocketAddr,
+        queue: &mut std::slice::Iter<'_, Vec<u8>>,
+        latencies: &mut Vec<Duration>,
+        errors: &mut usize,
+    ) {
+        for req in queue.by_ref() {
+            if self.send(addr, req).await.is_ok() {
+                return;
+            }
+            latencies.push(self.sent_at.elapsed());
+            *errors += 1;
+            self.sent_at = Instant::now();
+        }
+    }
+
+    /// Sends `req`, connecting first if the connection was closed.
+    async fn send(&mut self, addr: SocketAddr, req: &[u8]) -> std::io::Result<()> {
+        let stream = match &mut self.stream {
+            Some(s) => s,
+            None => self.stream.insert(connect(addr).await?),
+        };
+        self.buf.clear();
+        // A request is far smaller than the socket's send buffer: one write
+        // nearly always takes it whole.
+        let sent = match stream.try_write(req) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) => {
+                self.stream = None;
+                return Err(e);
+            }
+        };
+        if sent < req.len()
+            && let Err(e) = stream.write_all(&req[sent..]).await
+        {
+            self.stream = None;
+            return Err(e);
+        }
+        self.busy = true;
+        Ok(())
+    }
+
+    /// Reads what has arrived; `Some` once the answer is complete (`Ok(keep
+    /// alive)` for a 2xx status) or the connection failed.
+    fn poll_answer(&mut self, cx: &mut std::task::Context<'_>) -> Option<Result<bool, ()>> {
+        let Some(stream) = &self.stream else {
+            return Some(Err(()));
+        };
+        loop {
+            match stream.poll_read_ready(cx) {
+                std::task::Poll::Pending => return None,
+                std::task::Poll::Ready(Err(_)) => return Some(Err(())),
+                std::task::Poll::Ready(Ok(())) => {}
+            }
+            loop {
+                if self.buf.capacity() - self.buf.len() < 1024 {
+                    self.buf.reserve(4096);
+                }
+                match stream.try_read_buf(&mut self.buf) {
+                    Ok(0) => return Some(Err(())),
+                    Ok(_) => match answer(&self.buf) {
+                        Ok(Some((status, keep))) => {
+                            return Some(if (200..300).contains(&status) {
+                                Ok(keep)
+                            } else {
+                                Err(())
+                            });
+                        }
+                        Ok(None) => {}
+                        Err(_) => return Some(Err(())),
+                    },
+                    // Readiness cleared: ask the reactor again.
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => return Some(Err(())),
+                }
+            }
+        }
+    }
+}
+
 async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     let c = TcpStream::connect(addr).await?;
     c.set_nodelay(true)?;
     Ok(c)
 }
 
-/// Writes one request and reads its whole answer (`Content-Length` or chunked
-/// body); returns the status and whether the connection stays open.
-async fn exchange(
-    c: &mut TcpStream,
-    req: &[u8],
-    buf: &mut Vec<u8>,
-) -> std::io::Result<(u16, bool)> {
-    use std::io::{Error, ErrorKind};
-    c.write_all(req).await?;
-    buf.clear();
-    let bad = |what: &str| Error::new(ErrorKind::InvalidData, what.to_string());
-    let head_end = loop {
-        if c.read_buf(buf).await? == 0 {
-            return Err(Error::from(ErrorKind::UnexpectedEof));
-        }
-        if let Some(i) = find(buf, b"\r\n\r\n") {
-            break i + 4;
-        }
+/// The status of a complete HTTP/1.1 answer in `buf` (`Content-Length` or
+/// chunked body) and whether the connection stays open; `None` while
+/// incomplete.
+fn answer(buf: &[u8]) -> Result<Option<(u16, bool)>, &'static str> {
+    let Some(head_end) = head_end(buf) else {
+        return Ok(None);
     };
-    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| bad("head"))?;
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| "head")?;
     let status: u16 = head
         .get(9..12)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("status line"))?;
+        .ok_or("status line")?;
     let mut length = None;
     let mut chunked = false;
     let mut keep = true;
@@ -362,84 +478,102 @@ async fn exchange(
             keep = !value.eq_ignore_ascii_case("close");
         }
     }
-    if chunked {
-        // Small answers: read until the last chunk.
-        while !buf[head_end..].ends_with(b"0\r\n\r\n") {
-            if c.read_buf(buf).await? == 0 {
-                return Err(Error::from(ErrorKind::UnexpectedEof));
-            }
-        }
+    let complete = if chunked {
+        // Small answers: complete with the last chunk.
+        buf[head_end..].ends_with(b"0\r\n\r\n")
     } else {
-        let want = head_end + length.unwrap_or(0);
-        while buf.len() < want {
-            if c.read_buf(buf).await? == 0 {
-                return Err(Error::from(ErrorKind::UnexpectedEof));
-            }
-        }
-    }
-    Ok((status, keep))
+        buf.len() >= head_end + length.unwrap_or(0)
+    };
+    Ok(complete.then_some((status, keep)))
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// The length of the head (through the empty line), once it is all in `buf`.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4)
+        .position(|w| w[0] == b'\r' && w[1] == b'\n' && w[2] == b'\r' && w[3] == b'\n')
+        .map(|i| i + 4)
 }
 
 fn print_row(who: &str, scenario: &str, store: &str, s: &Stats) {
-    let cpu = s
-        .cpu_us
-        .map(|us| format!("  cpu={us:.0}us/d"))
-        .unwrap_or_default();
+    let cpu = |label: &str, c: Option<f64>| {
+        c.map(|us| format!("  {label}={us:.1}us/d"))
+            .unwrap_or_default()
+    };
     println!(
-        "{who:<8} {scenario:<10} store={store:<7} n={:<6} errors={:<4} throughput={:>8.0}/s  p50={:>7.2}ms  p90={:>7.2}ms  p99={:>7.2}ms{cpu}",
-        s.n, s.errors, s.throughput, s.p50, s.p90, s.p99,
+        "{who:<8} {scenario:<10} store={store:<7} n={:<6} errors={:<4} throughput={:>8.0}/s  p50={:>7.2}ms  p90={:>7.2}ms  p99={:>7.2}ms{}{}",
+        s.n,
+        s.errors,
+        s.throughput,
+        s.p50,
+        s.p90,
+        s.p99,
+        cpu("cpu", s.cpu_us),
+        cpu("sender cpu", s.load_cpu_us),
     );
 }
 
-/// The server's CPU time (user + system, in clock ticks of 10 ms): the
-/// threads named `comm` of process `pid`, or the whole process.
-fn cpu_ticks(pid: &str, comm: Option<&str>) -> Option<u64> {
-    let ticks = |stat: &str| -> Option<(String, u64)> {
-        let open = stat.find('(')?;
-        let close = stat.rfind(')')?;
-        let name = stat.get(open + 1..close)?.to_string();
-        let fields: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
-        // Fields 14 and 15 of proc(5), counted from the state (field 3).
-        let user: u64 = fields.get(11)?.parse().ok()?;
-        let system: u64 = fields.get(12)?.parse().ok()?;
-        Some((name, user + system))
-    };
-    match comm {
-        None => ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?).map(|t| t.1),
-        Some(comm) => {
-            let mut sum = 0;
-            for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-                let path = task.ok()?.path().join("stat");
-                if let Some((name, t)) = std::fs::read_to_string(path).ok().and_then(|s| ticks(&s))
-                    && name == comm
-                {
-                    sum += t;
-                }
+/// CPU time, in nanoseconds, of the threads named `comm` of process `pid`, or
+/// of all its threads. Read from `/proc/PID/task/TID/schedstat` (time on a CPU,
+/// in ns); where that file is missing, from the user + system clock ticks of
+/// `/proc/PID/task/TID/stat` (10 ms each).
+fn cpu_ns(pid: &str, comm: Option<&str>) -> Option<u64> {
+    let mut sum = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let dir = task.ok()?.path();
+        if let Some(comm) = comm {
+            let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if name.trim_end() != comm {
+                continue;
             }
-            Some(sum)
         }
+        sum += task_cpu_ns(&dir)?;
     }
+    Some(sum)
 }
 
-/// Runs `fire` and adds the server's CPU time per delivery.
+/// CPU time of one thread (`/proc/PID/task/TID`), in nanoseconds.
+fn task_cpu_ns(dir: &std::path::Path) -> Option<u64> {
+    if let Ok(s) = std::fs::read_to_string(dir.join("schedstat")) {
+        return s.split(' ').next()?.parse().ok();
+    }
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    // Fields 14 and 15 of proc(5), counted from the state (field 3).
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks are 10 ms (USER_HZ = 100 on Linux).
+    Some((user + system) * 10_000_000)
+}
+
+/// Runs `fire` and adds the CPU time per delivery of the server and of the load
+/// generator (this thread: it runs `fire` on a current-thread runtime).
 async fn measured(
     target: &Target,
     deliveries: &[Delivery],
     concurrency: usize,
     server: (&str, Option<&str>),
 ) -> Stats {
-    let before = cpu_ticks(server.0, server.1);
+    let me = format!("/proc/self/task/{}", gettid());
+    let before = cpu_ns(server.0, server.1);
+    let load_before = task_cpu_ns(std::path::Path::new(&me));
     let mut s = fire(target, deliveries, concurrency).await;
-    let after = cpu_ticks(server.0, server.1);
-    if let (Some(b), Some(a)) = (before, after) {
-        // Clock ticks are 10 ms (USER_HZ = 100 on Linux).
-        s.cpu_us = Some((a.saturating_sub(b) as f64 * 10_000.0) / s.n.max(1) as f64);
-    }
+    let load_after = task_cpu_ns(std::path::Path::new(&me));
+    let after = cpu_ns(server.0, server.1);
+    let per = |b: Option<u64>, a: Option<u64>| {
+        Some(a?.saturating_sub(b?) as f64 / 1000.0 / s.n.max(1) as f64)
+    };
+    s.cpu_us = per(before, after);
+    s.load_cpu_us = per(load_before, load_after);
     s
+}
+
+/// This thread's id, as `/proc/self/task` names it.
+fn gettid() -> String {
+    // /proc/thread-self is a link to /proc/PID/task/TID.
+    std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| std::process::id().to_string())
 }
 
 /// Counters read from tfpilot's `/metrics`.
@@ -741,6 +875,41 @@ fn scratch_dir(what: &str) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The median of `runs` (throughput, latencies, and CPU each taken
+/// separately), printed with the spread of throughput and CPU.
+fn median_run(who: &str, runs: &[Stats]) -> Stats {
+    let median = |f: &dyn Fn(&Stats) -> Option<f64>| -> (Option<f64>, String) {
+        let mut v: Vec<f64> = runs.iter().filter_map(f).collect();
+        v.sort_by(f64::total_cmp);
+        let spread = match (v.first(), v.last()) {
+            (Some(lo), Some(hi)) => format!("{lo:.1}-{hi:.1}"),
+            _ => "n/a".into(),
+        };
+        (v.get(v.len() / 2).copied(), spread)
+    };
+    let (throughput, t_spread) = median(&|s| Some(s.throughput));
+    let (cpu_us, c_spread) = median(&|s| s.cpu_us);
+    let (load_cpu_us, l_spread) = median(&|s| s.load_cpu_us);
+    let m = Stats {
+        cpu_us,
+        load_cpu_us,
+        n: runs.first().map_or(0, |s| s.n),
+        errors: runs.iter().map(|s| s.errors).sum(),
+        throughput: throughput.unwrap_or(0.0),
+        p50: median(&|s| Some(s.p50)).0.unwrap_or(0.0),
+        p90: median(&|s| Some(s.p90)).0.unwrap_or(0.0),
+        p99: median(&|s| Some(s.p99)).0.unwrap_or(0.0),
+    };
+    if runs.len() > 1 {
+        print_row(who, "median", "", &m);
+        println!(
+            "{who:<8} ignorable  {} rounds: throughput {t_spread}/s, cpu {c_spread}us/d, sender cpu {l_spread}us/d (min-max)",
+            runs.len()
+        );
+    }
+    m
+}
+
 fn ratio(a: f64, b: f64) -> String {
     if b > 0.0 {
         format!("{:.1}x", a / b)
@@ -766,7 +935,7 @@ fn main() -> Result<(), BoxError> {
     // tfpilot's router and everything it calls (store, GitHub client) run on
     // two threads of their own, as `tfpilot serve` does on a 2-core machine;
     // the simulator answers on a third.
-    let app_rt = runtime("tfpilot", 2)?;
+    let app_rt = runtime("tfpilot", args.server_threads)?;
     let sim_rt = runtime("simulator", 1)?;
     // The load generator: one thread of its own (this one), one runtime.
     let load_rt = tokio::runtime::Builder::new_current_thread()
@@ -802,8 +971,9 @@ fn main() -> Result<(), BoxError> {
     let metrics = || load_rt.block_on(read_metrics(&client, &base));
     let idle = proc_kb("self", "VmRSS:").unwrap_or(0);
     println!(
-        "tfpilot on {}; count={} concurrency={}; idle RSS {} kB (simulator + tfpilot + load generator)",
+        "tfpilot on {} ({} runtime threads); count={} concurrency={}; idle RSS {} kB (simulator + tfpilot + load generator)",
         target.url(),
+        args.server_threads,
         args.count,
         args.concurrency,
         idle
@@ -819,15 +989,73 @@ fn main() -> Result<(), BoxError> {
             d.body.len()
         );
     }
+    // Probot is started first, so that the ignorable runs of both servers can
+    // be interleaved (the machine's other load then weighs on both alike).
+    let probot = match &args.probot {
+        Some(dir) => {
+            let p = load_rt.block_on(start_probot(dir, h.sim.base_url()))?;
+            println!(
+                "probot   on {} (node {}); idle RSS {} kB (node only)",
+                p.target.url(),
+                p.pid,
+                p.idle_rss_kb.unwrap_or(0)
+            );
+            Some(p)
+        }
+        None => None,
+    };
+    let mut probot_ignorable = None;
     let mut summary: BTreeMap<&str, Stats> = BTreeMap::new();
     let mut prefix: u8 = 0;
     for scenario in &args.scenarios {
         match scenario.as_str() {
             "ignorable" => {
+                // Warm-up, not measured: Node's JIT (and both servers' caches).
+                let warm = &ignorable[..ignorable.len().min(2000)];
+                load_rt.block_on(fire(&target, warm, args.concurrency));
+                if let Some(p) = &probot {
+                    load_rt.block_on(fire(&p.target, warm, args.concurrency));
+                }
                 let before = metrics();
-                let s = load_rt.block_on(measured(&target, &ignorable, args.concurrency, ours));
-                print_row("tfpilot", "ignorable", &store_label, &s);
-                print_costs("ignorable", s.n, &metrics().since(&before));
+                let mut ours_runs = Vec::new();
+                let mut theirs_runs = Vec::new();
+                for _ in 0..args.rounds {
+                    let s = load_rt.block_on(measured(&target, &ignorable, args.concurrency, ours));
+                    print_row("tfpilot", "ignorable", &store_label, &s);
+                    ours_runs.push(s);
+                    if let Some(p) = &probot {
+                        let node = (p.pid.as_str(), None);
+                        let s = load_rt.block_on(measured(
+                            &p.target,
+                            &ignorable,
+                            args.concurrency,
+                            node,
+                        ));
+                        print_row("probot", "ignorable", "json", &s);
+                        theirs_runs.push(s);
+                    }
+                }
+                let n: usize = ours_runs.iter().map(|s| s.n).sum();
+                print_costs("ignorable", n, &metrics().since(&before));
+                let s = median_run("tfpilot", &ours_runs);
+                if !theirs_runs.is_empty() {
+                    probot_ignorable = Some(median_run("probot", &theirs_runs));
+                    let mut paired: Vec<f64> = ours_runs
+                        .iter()
+                        .zip(&theirs_runs)
+                        .map(|(a, b)| a.throughput / b.throughput.max(1e-9))
+                        .collect();
+                    paired.sort_by(f64::total_cmp);
+                    println!(
+                        "ignorable, tfpilot/probot throughput per round (adjacent runs): {} (median {:.1}x)",
+                        paired
+                            .iter()
+                            .map(|r| format!("{r:.1}x"))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        paired[paired.len() / 2],
+                    );
+                }
                 summary.insert("ignorable", s);
             }
             "state" | "roundtrip" | "command" => {
@@ -879,19 +1107,9 @@ fn main() -> Result<(), BoxError> {
         proc_kb("self", "VmHWM:").unwrap_or(0)
     );
 
-    if let Some(dir) = &args.probot {
-        let mut p = load_rt.block_on(start_probot(dir, h.sim.base_url()))?;
-        println!(
-            "probot   on {} (node {}); idle RSS {} kB (node only)",
-            p.target.url(),
-            p.pid,
-            p.idle_rss_kb.unwrap_or(0)
-        );
+    if let Some(mut p) = probot {
         let mut rows = Vec::new();
-        if summary.contains_key("ignorable") {
-            let node = (p.pid.as_str(), None);
-            let s = load_rt.block_on(measured(&p.target, &ignorable, args.concurrency, node));
-            print_row("probot", "ignorable", "json", &s);
+        if let Some(s) = probot_ignorable {
             rows.push(("ignorable", "ignorable", s));
         }
         if let Some(ours) = ["roundtrip", "state"]
@@ -926,7 +1144,7 @@ fn main() -> Result<(), BoxError> {
         );
         for (ours, theirs, s) in rows {
             let t = summary.get(ours).copied().unwrap_or_default();
-            let cpu = |c: Option<f64>| c.map_or("n/a".into(), |us| format!("{us:.0}us/d"));
+            let cpu = |c: Option<f64>| c.map_or("n/a".into(), |us| format!("{us:.1}us/d"));
             println!(
                 "{:<22} {:>12.0} {:>12.0} {:>8} {:>10.2}ms {:>10.2}ms {:>12} {:>12} {:>10}",
                 format!("{ours}/{theirs}"),

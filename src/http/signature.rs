@@ -36,7 +36,8 @@ pub fn verify(secret: &[u8], body: &[u8], header: Option<&[u8]>) -> Result<(), S
     if hex_part.len() != 64 {
         return Err(SignatureError::Malformed);
     }
-    let given = hex::decode(hex_part).map_err(|_| SignatureError::Malformed)?;
+    let mut given = [0u8; 32];
+    hex::decode_to_slice(hex_part, &mut given).map_err(|_| SignatureError::Malformed)?;
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(body);
     // verify_slice compares in constant time.

@@ -492,27 +492,13 @@ async fn the_same_delivery_twice_reacts_once_and_dispatches_once() {
     // simulator drops it so that both copies below are its first processing.
     let other = "req_dev_s3-bucket_d2d2d2";
     let pr2 = open_request(&h, other).await;
-    h.sim
-        .fault_next_delivery(Some("issue_comment"), DeliveryFault::Drop);
-    let c2 = say(&h, pr2, REQUESTER, "/tfpilot plan").await;
+    let d = Undelivered::comment(&h, pr2, "/tfpilot plan").await;
+    let c2 = d.comment;
     assert!(
         bot_reactions(&h, pr2, c2).is_empty(),
         "dropped: not seen yet"
     );
-    let record = h
-        .sim
-        .deliveries()
-        .into_iter()
-        .rev()
-        .find(|d| d.event == "issue_comment")
-        .expect("delivery");
-    let body = serde_json::to_vec(&record.payload).expect("payload");
-    let event = || parse_event("issue_comment", &body).expect("event");
-    let svc = &h.state.service;
-    let (a, b) = tokio::join!(
-        Box::pin(svc.handle_delivery(&record.guid, event())),
-        Box::pin(svc.handle_delivery(&record.guid, event()))
-    );
+    let (a, b) = tokio::join!(d.handle(&h), d.handle(&h));
     a.expect("first copy");
     b.expect("second copy");
     h.settle().await.expect("settle");

@@ -67,6 +67,13 @@ fn seed_body() -> String {
     ])
 }
 
+/// `fault` for the next two `issues` deliveries: a form issue's `opened` and `labeled`.
+fn fault_opened_and_labeled(h: &Harness, fault: DeliveryFault) {
+    for _ in 0..2 {
+        h.sim.fault_next_delivery(Some("issues"), fault.clone());
+    }
+}
+
 /// alice opens a labelled form issue whose bucket name is invalid.
 fn open_invalid_issue(h: &Harness) -> u64 {
     let invalid = body(&[
@@ -284,10 +291,7 @@ async fn a_duplicated_delivery_still_yields_exactly_one_of_each() {
     let h = start().await;
     // The `labeled` delivery is the one that carries the label (the simulator sends
     // `opened` before the labels, as GitHub may).
-    h.sim
-        .fault_next_delivery(Some("issues"), DeliveryFault::Duplicate);
-    h.sim
-        .fault_next_delivery(Some("issues"), DeliveryFault::Duplicate);
+    fault_opened_and_labeled(&h, DeliveryFault::Duplicate);
     let issue = h
         .sim
         .open_issue(INFRA_REPO, "alice", "Assets", &seed_body(), &[LABEL])
@@ -329,10 +333,7 @@ async fn the_same_event_under_several_delivery_ids_at_once_yields_exactly_one_of
     let h = start().await;
     // GitHub sends `opened` and `labeled` for a form issue, both carrying the label,
     // often at the same moment: several deliveries race through every step.
-    h.sim
-        .fault_next_delivery(Some("issues"), DeliveryFault::Drop);
-    h.sim
-        .fault_next_delivery(Some("issues"), DeliveryFault::Drop);
+    fault_opened_and_labeled(&h, DeliveryFault::Drop);
     let issue = h
         .sim
         .open_issue(INFRA_REPO, "alice", "Assets", &seed_body(), &[LABEL])
@@ -666,10 +667,7 @@ async fn a_crash_after_posting_the_comment_never_posts_a_second_one() {
 #[tokio::test]
 async fn a_delivery_waiting_on_a_comment_that_never_comes_fails_and_its_redelivery_posts_it() {
     let h = start().await;
-    h.sim
-        .fault_next_delivery(Some("issues"), DeliveryFault::Drop);
-    h.sim
-        .fault_next_delivery(Some("issues"), DeliveryFault::Drop);
+    fault_opened_and_labeled(&h, DeliveryFault::Drop);
     let issue = open_invalid_issue(&h);
     h.settle().await.expect("settle");
     let labeled = h

@@ -49,7 +49,14 @@ async fn hammer(requests: &Requests, id: &str, tasks: usize, each: usize) {
             let id = id.to_owned();
             tokio::spawn(async move {
                 for _ in 0..each {
-                    let updated = requests.update(&id, increment).await.unwrap();
+                    // Giving up after many lost races writes nothing (the caller's
+                    // change is not applied), so the caller may simply try again.
+                    let updated = loop {
+                        match requests.update(&id, increment).await {
+                            Err(tfpilot::store::StoreError::Contention { .. }) => continue,
+                            other => break other.unwrap(),
+                        }
+                    };
                     assert!(updated.saved);
                 }
             })

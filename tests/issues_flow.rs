@@ -67,6 +67,15 @@ fn seed_body() -> String {
     ])
 }
 
+/// The form issue's `labeled` delivery, as the simulator recorded it.
+fn labeled_delivery(h: &Harness) -> tfpilot::sim::DeliveryRecord {
+    h.sim
+        .deliveries()
+        .into_iter()
+        .find(|d| d.event == "issues" && d.action.as_deref() == Some("labeled"))
+        .expect("the labeled delivery")
+}
+
 /// `fault` for the next two `issues` deliveries: a form issue's `opened` and `labeled`.
 fn fault_opened_and_labeled(h: &Harness, fault: DeliveryFault) {
     for _ in 0..2 {
@@ -343,12 +352,7 @@ async fn the_same_event_under_several_delivery_ids_at_once_yields_exactly_one_of
         request_branches(&h).is_empty(),
         "both deliveries were dropped"
     );
-    let labeled = h
-        .sim
-        .deliveries()
-        .into_iter()
-        .find(|d| d.event == "issues" && d.action.as_deref() == Some("labeled"))
-        .expect("the labeled delivery");
+    let labeled = labeled_delivery(&h);
     let guids: Vec<String> = (0..4).map(|i| format!("race-{i}")).collect();
     let statuses = futures::future::join_all(
         guids
@@ -670,12 +674,7 @@ async fn a_delivery_waiting_on_a_comment_that_never_comes_fails_and_its_redelive
     fault_opened_and_labeled(&h, DeliveryFault::Drop);
     let issue = open_invalid_issue(&h);
     h.settle().await.expect("settle");
-    let labeled = h
-        .sim
-        .deliveries()
-        .into_iter()
-        .find(|d| d.event == "issues" && d.action.as_deref() == Some("labeled"))
-        .expect("the labeled delivery");
+    let labeled = labeled_delivery(&h);
     // Another delivery claimed the comment moments ago and then died.
     let key = tfpilot::service::issues::comment::thread_key("acme", "infra", issue).unwrap();
     let claimed = serde_json::json!({ "claimedAt": h.state.service.now() });

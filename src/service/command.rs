@@ -166,17 +166,7 @@ pub async fn handle_comment(
             texts.extend(answer.reply);
             continue;
         }
-        let answer =
-            match Box::pin(run_command(svc, &ctx, &request_id, &command.action, index)).await {
-                Ok(answer) => answer,
-                Err(e) => {
-                    // Nothing was answered: the redelivery runs the command again
-                    // (its dispatch is once-keyed, so it never runs twice).
-                    give_back(svc, &format!("command/{}/{index}", ctx.once_prefix)).await;
-                    return Err(e);
-                }
-            };
-        note_answer(svc, &ctx.once_prefix, index, &answer).await?;
+        let answer = run_claimed(svc, &ctx, &request_id, &command.action, index).await?;
         dispatched |= answer.dispatched;
         texts.extend(answer.reply);
     }
@@ -254,16 +244,7 @@ pub async fn handle_check_run(
     };
     let answer = match claim_or_answer(svc, &ctx.once_prefix, 0).await? {
         Claimed::Answered(answer) => answer,
-        Claimed::Mine => match Box::pin(run_command(svc, &ctx, &request_id, &action, 0)).await {
-            Ok(answer) => {
-                note_answer(svc, &ctx.once_prefix, 0, &answer).await?;
-                answer
-            }
-            Err(e) => {
-                give_back(svc, &format!("command/{}/0", ctx.once_prefix)).await;
-                return Err(e);
-            }
-        },
+        Claimed::Mine => run_claimed(svc, &ctx, &request_id, &action, 0).await?,
     };
     if let Some(text) = answer.reply {
         reply_once(svc, &ctx.repo, ctx.pr_number, &ctx.once_prefix, &text).await?;
@@ -596,6 +577,28 @@ async fn take_over_stale(svc: &Service, claim: &str) -> Result<bool, ServiceErro
         );
     }
     Ok(taken)
+}
+
+/// Runs command `index`, claimed by this attempt, and notes its answer. When it
+/// fails nothing was answered: the claim is given back and a redelivery runs the
+/// command again (its dispatch is once-keyed, so it never runs twice).
+async fn run_claimed(
+    svc: &Service,
+    ctx: &Context<'_>,
+    request_id: &str,
+    action: &CommandAction,
+    index: usize,
+) -> Result<Answer, ServiceError> {
+    match Box::pin(run_command(svc, ctx, request_id, action, index)).await {
+        Ok(answer) => {
+            note_answer(svc, &ctx.once_prefix, index, &answer).await?;
+            Ok(answer)
+        }
+        Err(e) => {
+            give_back(svc, &format!("command/{}/{index}", ctx.once_prefix)).await;
+            Err(e)
+        }
+    }
 }
 
 /// Notes what a claimed command came to, for other attempts to finish from. Without

@@ -696,6 +696,53 @@ async fn a_delivery_waiting_on_a_comment_that_never_comes_fails_and_its_redelive
     assert!(comments[0].body.starts_with(PROBLEMS_MARKER));
 }
 
+/// Two copies of a delivery claim the issue comment at the same instant (tfpilot's
+/// clock has one value for both). One copy's claim write times out without reaching
+/// the store while the other's lands: the stored claim must not pass for the first
+/// copy's own, or both post.
+#[tokio::test]
+async fn a_claim_that_timed_out_while_a_copy_claimed_the_comment_posts_it_once() {
+    use tfpilot::store::{Fault, FaultAction, FaultStore, MemoryStore, OpKind};
+    let faults = std::sync::Arc::new(FaultStore::new(std::sync::Arc::new(MemoryStore::new())));
+    let h = Harness::start(HarnessOptions {
+        store: Some(faults.clone()),
+        ..HarnessOptions::default()
+    })
+    .await
+    .expect("harness");
+    fault_opened_and_labeled(&h, DeliveryFault::Drop);
+    let issue = open_invalid_issue(&h);
+    h.settle().await.expect("settle");
+    let labeled = labeled_delivery(&h);
+    // The first claim write waits long enough for the other copy's to land, then fails
+    // without having been applied. The other copy's post is held up by a rate limit,
+    // so when the first copy looks for a comment to adopt there is none yet.
+    faults.inject(Fault {
+        op: OpKind::Create,
+        key_prefix: "index/issue-form/".into(),
+        action: FaultAction::TimeOut(std::time::Duration::from_millis(300)),
+        times: 1,
+    });
+    h.sim.fail_calls(CallFault::new(
+        "POST",
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        1,
+        FaultResponse::RateLimited {
+            retry_after_secs: 2,
+        },
+    ));
+    let (first, second) = tokio::join!(
+        deliver(&h, "issues", "copy-1", &labeled.payload),
+        deliver(&h, "issues", "copy-2", &labeled.payload),
+    );
+    h.settle().await.expect("settle");
+    assert!(faults.pending().is_empty(), "the timeout was hit");
+    assert!(first < 300 && second < 300, "both copies answered: {first} {second}");
+    let comments = bot_comments(&h, issue);
+    assert_eq!(comments.len(), 1, "one problems comment: {comments:#?}");
+    assert!(comments[0].body.starts_with(PROBLEMS_MARKER));
+}
+
 #[tokio::test]
 async fn an_edit_after_the_merge_and_branch_deletion_brings_nothing_back() {
     let h = start().await;

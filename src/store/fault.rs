@@ -22,6 +22,9 @@ pub enum FaultAction {
     FailAfter,
     /// Wait, then call the inner store.
     Delay(Duration),
+    /// Wait, then return `Unavailable` without calling the inner store: a request that
+    /// timed out before it got there, while other callers went on.
+    TimeOut(Duration),
 }
 
 /// One fault: which operation on which keys, what to do, how many times.
@@ -111,6 +114,10 @@ impl FaultStore {
             FaultAction::FailBefore => n.failed_before += 1,
             FaultAction::FailAfter => n.failed_after += 1,
             FaultAction::Delay(_) => n.delayed += 1,
+            FaultAction::TimeOut(_) => {
+                n.delayed += 1;
+                n.failed_before += 1;
+            }
         }
     }
 
@@ -181,6 +188,10 @@ impl FaultStore {
             Some(FaultAction::Delay(d)) => {
                 tokio::time::sleep(d).await;
                 call.await
+            }
+            Some(FaultAction::TimeOut(d)) => {
+                tokio::time::sleep(d).await;
+                Err(injected())
             }
         }
     }

@@ -33,6 +33,11 @@ pub struct IssueThreadDoc {
     /// Set while a delivery creates the comment (so two deliveries don't both create one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_at: Option<DateTime<Utc>>,
+    /// Random per claiming attempt. Two copies of a delivery claiming at the same
+    /// instant would otherwise write identical bytes, and a copy whose write timed out
+    /// would read the other's claim as its own (and both would post).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_token: Option<String>,
     /// The issue was edited after its request was created (the comment says so, for good).
     #[serde(default)]
     pub edited_after_creation: bool,
@@ -100,6 +105,7 @@ pub async fn show(
     // this delivery even if that one fails, so wait for its comment id instead (and
     // give up with an error, so a redelivery comes, if it takes long).
     let mut wait = claims::Wait::new();
+    let token = format!("{:032x}", rand::random::<u128>());
     let claim = loop {
         let now = svc.now();
         let claim = modify::modify_json(&*svc.store, &key, &RetryPolicy::default(), |cur| {
@@ -117,6 +123,7 @@ pub async fn show(
                 return Ok(Change::Keep(None));
             }
             doc.claimed_at = Some(now);
+            doc.claim_token = Some(token.clone());
             Ok(Change::Write(doc, Some(Claim::Mine)))
         })
         .await?
@@ -150,10 +157,12 @@ pub async fn show(
                 let released =
                     modify::modify_json(&*svc.store, &key, &RetryPolicy::default(), |cur| {
                         let mut doc: IssueThreadDoc = cur.cloned().unwrap_or_default();
-                        if doc.comment_id.is_some() || doc.claimed_at.is_none() {
+                        // Only our own claim: a later one (ours expired) is someone else's.
+                        if doc.comment_id.is_some() || doc.claim_token.as_ref() != Some(&token) {
                             return Ok(Change::Keep(()));
                         }
                         doc.claimed_at = None;
+                        doc.claim_token = None;
                         Ok(Change::Write(doc, ()))
                     })
                     .await;
@@ -169,6 +178,7 @@ pub async fn show(
         doc.comment_id = Some(comment_id);
         doc.body_hash = Some(hash.clone());
         doc.claimed_at = None;
+        doc.claim_token = None;
         Ok(Change::Write(doc, ()))
     })
     .await?;

@@ -737,7 +737,10 @@ async fn a_claim_that_timed_out_while_a_copy_claimed_the_comment_posts_it_once()
     );
     h.settle().await.expect("settle");
     assert!(faults.pending().is_empty(), "the timeout was hit");
-    assert!(first < 300 && second < 300, "both copies answered: {first} {second}");
+    assert!(
+        first < 300 && second < 300,
+        "both copies answered: {first} {second}"
+    );
     let comments = bot_comments(&h, issue);
     assert_eq!(comments.len(), 1, "one problems comment: {comments:#?}");
     assert!(comments[0].body.starts_with(PROBLEMS_MARKER));

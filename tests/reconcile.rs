@@ -14,7 +14,7 @@ use tfpilot::harness::{EXAMPLE_CONFIG, Harness, HarnessOptions, INFRA_REPO};
 use tfpilot::service::lifecycle::{Started, start_or_queue};
 use tfpilot::service::reconcile::pass;
 use tfpilot::sim::{CallFault, DeliveryFaults, FaultResponse};
-use tfpilot::store::Thread;
+use tfpilot::store::{Acquire, Thread};
 
 #[tokio::test]
 async fn a_plan_whose_deliveries_were_lost_is_recovered_and_shown() {
@@ -227,5 +227,57 @@ async fn a_holder_whose_dispatch_failed_is_dispatched_again_once() {
     h.clock.advance(Duration::minutes(6));
     let again = pass(svc).await.unwrap();
     assert!(again.redispatched.is_empty(), "{again:?}");
+    assert_eq!(applies_of(&h, &b.id), 1);
+}
+
+/// A stale copy of a request (read before its apply was recorded) must not make it
+/// wait for the lock again, nor have it applied a second time when its turn comes.
+#[tokio::test]
+async fn an_applied_request_is_never_queued_or_applied_again() {
+    let (h, repo, a, b) = two_merged_requests().await;
+    let svc = &h.state.service;
+    let env = ("acme", "infra", "dev");
+    // B applies and finishes; then A takes the lock.
+    start_or_queue(svc, &repo, &b, WorkflowKind::Apply, "t/b")
+        .await
+        .unwrap();
+    h.run_workflows().await.unwrap();
+    h.settle().await.unwrap();
+    let b_now = svc.requests.get(&b.id).await.unwrap().unwrap();
+    assert_eq!(derive_status(&b_now, svc.now()), Status::Applied);
+    start_or_queue(svc, &repo, &a, WorkflowKind::Apply, "t/a")
+        .await
+        .unwrap();
+    assert_eq!(holder(&h).await.as_deref(), Some(a.id.as_str()));
+
+    // A late attempt judged B's apply on the copy it read before the apply.
+    let late = start_or_queue(svc, &repo, &b, WorkflowKind::Apply, "t/b-late")
+        .await
+        .unwrap();
+    assert!(matches!(late, Started::AlreadyDone), "{late:?}");
+    let lock = svc.locks.get(env).await.unwrap().unwrap();
+    assert!(lock.queue.is_empty(), "B does not wait: {lock:?}");
+    let b_now = svc.requests.get(&b.id).await.unwrap().unwrap();
+    assert_eq!(derive_status(&b_now, svc.now()), Status::Applied);
+
+    // Had it got into the queue anyway (a replica that still queues), its turn
+    // passes it by instead of applying it again.
+    let queued = svc
+        .locks
+        .acquire(env, &b.id, WorkflowKind::Apply.as_str(), svc.now())
+        .await
+        .unwrap();
+    assert!(matches!(queued, Acquire::Queued { .. }), "{queued:?}");
+    h.run_workflows().await.unwrap();
+    h.settle().await.unwrap();
+    assert_eq!(applies_of(&h, &a.id), 1);
+    assert_eq!(applies_of(&h, &b.id), 1, "B was not applied twice");
+    assert_eq!(holder(&h).await, None, "the lock was passed on and is free");
+    let b_now = svc.requests.get(&b.id).await.unwrap().unwrap();
+    assert_eq!(derive_status(&b_now, svc.now()), Status::Applied);
+    // Nor does the reconciler find anything to redo.
+    h.clock.advance(Duration::minutes(30));
+    let report = pass(svc).await.unwrap();
+    assert!(report.redispatched.is_empty(), "{report:?}");
     assert_eq!(applies_of(&h, &b.id), 1);
 }

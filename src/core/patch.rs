@@ -232,6 +232,11 @@ pub fn patch_workflow_run(
     }
     *github.workflows.slot(kind) = Some(after);
     next.push_timeline(entry(run.updated_at, what, None));
+    // A run of the queued kind under way or done means the wait is over: an attempt
+    // that saw the request before this run was recorded queued it again.
+    if next.queued().is_some_and(|q| q.kind == kind) && next.run_underway_or_done(kind) {
+        next.github_mut().queued = None;
+    }
     Some(next)
 }
 
@@ -319,8 +324,11 @@ pub fn record_dispatch(
 }
 
 /// Records that an apply or destroy waits for the environment lock.
+///
+/// Nothing when the request already waits, or when a run of `kind` is under way or
+/// done (an attempt that read the request before that run was recorded asks late).
 pub fn set_queued(current: &Request, kind: WorkflowKind, since: DateTime<Utc>) -> Option<Request> {
-    if current.queued().is_some_and(|q| q.kind == kind) {
+    if current.queued().is_some_and(|q| q.kind == kind) || current.run_underway_or_done(kind) {
         return None;
     }
     let mut next = current.clone();
@@ -968,6 +976,61 @@ mod tests {
         assert!(p.queued().is_some());
         assert!(clear_queued(&q, t(3)).is_some_and(|c| c.queued().is_none()));
         assert_eq!(clear_queued(&r, t(3)), None);
+    }
+
+    #[test]
+    fn a_request_whose_run_is_under_way_or_done_never_waits_for_that_kind_again() {
+        let apply_ev = |status: &str, conclusion: Option<&str>, secs| RunUpdate {
+            name: Some("tfpilot apply".into()),
+            display_title: Some("tfpilot apply req_dev_s3_tgqpp8 n0nce1".into()),
+            ..ev(1, status, conclusion, secs)
+        };
+        let applying = dispatched(WorkflowKind::Apply);
+        // An attempt that read the request before the dispatch was recorded asks late.
+        assert_eq!(set_queued(&applying, WorkflowKind::Apply, t(1)), None);
+        let applied = patch_workflow_run(
+            &applying,
+            WorkflowKind::Apply,
+            &apply_ev("completed", Some("success"), 5),
+        )
+        .expect("completed");
+        assert_eq!(set_queued(&applied, WorkflowKind::Apply, t(6)), None);
+        assert_eq!(derive_status(&applied, t(6)), Status::Applied);
+        // A destroy may still wait; so may an apply after a failed one.
+        assert!(set_queued(&applied, WorkflowKind::Destroy, t(6)).is_some());
+        let failed = patch_workflow_run(
+            &applying,
+            WorkflowKind::Apply,
+            &apply_ev("completed", Some("failure"), 5),
+        )
+        .expect("completed");
+        assert!(set_queued(&failed, WorkflowKind::Apply, t(6)).is_some());
+
+        // Queued first and the run recorded after (the late attempt won the race):
+        // the run's news ends the wait, so the request shows its run, not "queued".
+        let mut late = empty();
+        late.github_mut().queued = Some(QueueFact {
+            kind: WorkflowKind::Apply,
+            since: t(0),
+            extra: Default::default(),
+        });
+        let late = record_dispatch(&late, WorkflowKind::Apply, "n0nce1", t(0), Some(RUN))
+            .expect("dispatch");
+        assert!(late.queued().is_none(), "a dispatch ends the wait");
+        let mut queued_again = late.clone();
+        queued_again.github_mut().queued = Some(QueueFact {
+            kind: WorkflowKind::Apply,
+            since: t(1),
+            extra: Default::default(),
+        });
+        let done = patch_workflow_run(
+            &queued_again,
+            WorkflowKind::Apply,
+            &apply_ev("completed", Some("success"), 5),
+        )
+        .expect("completed");
+        assert!(done.queued().is_none());
+        assert_eq!(derive_status(&done, t(6)), Status::Applied);
     }
 
     #[test]

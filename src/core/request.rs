@@ -610,6 +610,14 @@ impl Request {
             .or_else(|| self.run(WorkflowKind::Destroy).and_then(|r| r.triggered_at))
     }
 
+    /// True when a run of `kind` is under way or has succeeded: another one must
+    /// not be dispatched, nor wait for the environment lock. (A failed one may be
+    /// followed by another.)
+    pub fn run_underway_or_done(&self, kind: WorkflowKind) -> bool {
+        self.run(kind)
+            .is_some_and(|r| r.is_active() || r.succeeded())
+    }
+
     /// The apply or destroy waiting on the environment lock, if any.
     pub fn queued(&self) -> Option<&QueueFact> {
         self.github.as_ref().and_then(|g| g.queued.as_ref())

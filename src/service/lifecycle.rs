@@ -11,7 +11,7 @@ use crate::config::repo::EnvironmentConfig;
 use crate::core::contract::inputs;
 use crate::core::gates::{self, GateRule};
 use crate::core::hcl::{Removal, remove_request_block, request_file_path};
-use crate::core::patch::{PrUpdate, patch_cleanup_pr, set_queued};
+use crate::core::patch::{PrUpdate, clear_queued, patch_cleanup_pr, set_queued};
 use crate::core::request::{Request, WorkflowKind};
 use crate::core::status::{Status, derive_status};
 use crate::github::{
@@ -178,6 +178,14 @@ pub async fn start_or_queue(
                 .requests
                 .update(&request.id, |r| set_queued(r, kind, now))
                 .await?;
+            if saved.request.run_underway_or_done(kind) {
+                // This attempt judged a stale copy of the request: a run of this kind
+                // was recorded meanwhile. It must not wait for the lock (and be
+                // dispatched a second time when its turn comes).
+                svc.locks.remove_from_queue(env_ref, &request.id).await?;
+                tracing::info!(request_id = %request.id, kind = kind.as_str(), "run already under way or done: not queued");
+                return Ok(Started::AlreadyDone);
+            }
             if saved.saved {
                 Box::pin(super::effects::request_saved(svc, &saved.request)).await;
             }
@@ -216,6 +224,44 @@ pub async fn dispatch_holder(
                 _ => return Ok(()),
             }
         };
+        if request.run_underway_or_done(kind) {
+            // Queued by an attempt that judged a stale copy of the request: its run
+            // of this kind is going or done already, and must not run twice.
+            let now = svc.now();
+            let saved = svc
+                .requests
+                .update(&request.id, |r| {
+                    r.queued()
+                        .is_some_and(|q| q.kind == kind)
+                        .then(|| clear_queued(r, now))
+                        .flatten()
+                })
+                .await?;
+            if saved.saved {
+                Box::pin(super::effects::request_saved(svc, &saved.request)).await;
+            }
+            let active = request.run(kind).filter(|r| r.is_active());
+            if let Some(id) = active.and_then(|r| r.run_id) {
+                // Its run holds the lock until it concludes (`after_run` releases it).
+                svc.locks.attach_run(env, &request.id, id).await?;
+                return Ok(());
+            }
+            if active.is_some() {
+                return Ok(());
+            }
+            tracing::warn!(request_id = %request.id, kind = kind.as_str(), environment = env.2, "queued run already done: lock passed on");
+            match svc
+                .locks
+                .release(env, &holder.request_id, svc.now())
+                .await?
+            {
+                Release::Released { next: Some(next) } => {
+                    holder = next;
+                    continue;
+                }
+                _ => return Ok(()),
+            }
+        }
         let key = grant_key(env, &holder);
         if let Dispatched::Started {
             run_id: Some(id), ..

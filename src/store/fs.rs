@@ -113,7 +113,10 @@ impl Inner {
             std::process::id(),
             rand::random::<u32>()
         ));
-        let staged = Staged { path };
+        let staged = Staged {
+            path,
+            placed: false,
+        };
         let mut file = File::create(&staged.path).map_err(|e| io_error(key, &e))?;
         file.write_all(body).map_err(|e| io_error(key, &e))?;
         // Without this a crash right after the rename could leave an empty object.
@@ -128,7 +131,7 @@ impl Inner {
     }
 
     /// Renames a staged file over `path`; the caller holds the lock.
-    fn commit(&self, key: &str, staged: Staged, path: &Path) -> Result<(), StoreError> {
+    fn commit(&self, key: &str, mut staged: Staged, path: &Path) -> Result<(), StoreError> {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| match e.kind() {
                 ErrorKind::AlreadyExists | ErrorKind::NotADirectory => {
@@ -142,7 +145,9 @@ impl Inner {
                 StoreError::invalid_key(key, "this key is a folder of other keys")
             }
             _ => io_error(key, &e),
-        })
+        })?;
+        staged.placed = true;
+        Ok(())
     }
 
     /// Removes now-empty folders between `path` and the root, as S3 has no folders.
@@ -311,12 +316,16 @@ fn remove_stale_temp_files(tmp_dir: &Path) {
 /// A temp file waiting to be renamed into place; removed if it never is.
 struct Staged {
     path: PathBuf,
+    /// Renamed into place: nothing to remove (and removing a missing file would
+    /// still lock the temp folder, which every writer uses).
+    placed: bool,
 }
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        // After a successful rename the path is gone and this is a no-op.
-        let _ = fs::remove_file(&self.path);
+        if !self.placed {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 

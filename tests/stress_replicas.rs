@@ -1011,7 +1011,6 @@ async fn three_replicas_with_duplicated_and_reordered_deliveries_end_like_one_in
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "issue 12 must-show 2: about 2 minutes; passed its last 10 runs in a row on 2026-12-07 (failures before that: a second issue comment, a missing reaction); run with --run-ignored all"]
 async fn with_failing_stores_and_a_flaky_github_the_same_facts_after_repair() {
     let Some(mut w) = world(
         "stress-faults",

@@ -242,6 +242,14 @@ impl Requests {
             if existing.body == body {
                 return Ok(());
             }
+            // Two archivers of one request: the one that read the live document
+            // before the other's last update must not put its older copy over the
+            // newer one (the newer archiver has deleted the live document already).
+            if stored_version(&existing.body)
+                .is_some_and(|theirs| stored_version(&body).is_none_or(|ours| theirs >= ours))
+            {
+                return Ok(());
+            }
             match self.store.replace(key, body.clone(), &existing.etag).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.is_precondition_failed() || e.is_not_found() => {}
@@ -264,6 +272,18 @@ impl Requests {
             .map(str::to_owned)
             .collect())
     }
+}
+
+/// The `version` of a stored request document, if it decodes.
+fn stored_version(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        #[serde(default)]
+        version: u64,
+    }
+    serde_json::from_slice::<Versioned>(body)
+        .ok()
+        .map(|v| v.version)
 }
 
 #[cfg(test)]
@@ -310,6 +330,102 @@ mod tests {
         );
         assert_eq!(u.request.requester.as_deref(), Some("bob"));
         assert_eq!(u.request.version, 2);
+    }
+
+    /// Holds the first history create back until released (an archiver that read
+    /// the live document, then stalled).
+    #[derive(Debug)]
+    struct StallFirstHistoryWrite {
+        inner: MemoryStore,
+        stalled: std::sync::atomic::AtomicBool,
+        reached: tokio::sync::Notify,
+        release: tokio::sync::Notify,
+    }
+
+    #[async_trait::async_trait]
+    impl Store for StallFirstHistoryWrite {
+        async fn get(&self, key: &str) -> Result<Object, StoreError> {
+            self.inner.get(key).await
+        }
+        async fn create(
+            &self,
+            key: &str,
+            body: bytes::Bytes,
+        ) -> Result<super::super::ETag, StoreError> {
+            if key.starts_with("history/")
+                && !self.stalled.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                let released = self.release.notified();
+                self.reached.notify_one();
+                released.await;
+            }
+            self.inner.create(key, body).await
+        }
+        async fn replace(
+            &self,
+            key: &str,
+            body: bytes::Bytes,
+            if_match: &super::super::ETag,
+        ) -> Result<super::super::ETag, StoreError> {
+            self.inner.replace(key, body, if_match).await
+        }
+        async fn delete(
+            &self,
+            key: &str,
+            if_match: Option<&super::super::ETag>,
+        ) -> Result<(), StoreError> {
+            self.inner.delete(key, if_match).await
+        }
+        async fn list(
+            &self,
+            prefix: &str,
+            start_after: Option<&str>,
+            limit: usize,
+        ) -> Result<super::super::ListPage, StoreError> {
+            self.inner.list(prefix, start_after, limit).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stalled_archiver_never_puts_an_older_copy_over_the_history() {
+        let store = Arc::new(StallFirstHistoryWrite {
+            inner: MemoryStore::new(),
+            stalled: std::sync::atomic::AtomicBool::new(false),
+            reached: tokio::sync::Notify::new(),
+            release: tokio::sync::Notify::new(),
+        });
+        let requests = Requests::new(store.clone());
+        requests
+            .create(&Request::new(&RequestId::parse(ID).expect("id")))
+            .await
+            .expect("created");
+        // One archiver reads the live document and stalls before writing history.
+        let stalled = {
+            let requests = requests.clone();
+            tokio::spawn(async move { requests.archive(ID).await })
+        };
+        store.reached.notified().await;
+        // Meanwhile the request learns one more fact and another archiver moves it.
+        let late = requests
+            .update(ID, set_requester("learned-late"))
+            .await
+            .expect("update");
+        assert_eq!(
+            requests.archive(ID).await.expect("archive"),
+            Archived::Moved
+        );
+        store.release.notify_one();
+        assert_eq!(
+            stalled.await.expect("task").expect("archive"),
+            Archived::AlreadyArchived
+        );
+        let history = requests
+            .get_archived(ID)
+            .await
+            .expect("read")
+            .expect("archived");
+        assert_eq!(history.requester.as_deref(), Some("learned-late"));
+        assert_eq!(history.version, late.request.version);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use tfpilot::core::request::{Request, WorkflowKind};
 use tfpilot::harness::{EXAMPLE_CONFIG, Harness, HarnessOptions, INFRA_REPO};
 use tfpilot::service::issues::text::CREATED_MARKER;
 use tfpilot::sim::{CallFault, CommentView, DeliveryFault, FaultResponse};
-use tfpilot::store::Thread;
+use tfpilot::store::{Fault, FaultAction, FaultStore, MemoryStore, OpKind, Thread};
 
 const LABEL: &str = "tfpilot-request";
 
@@ -94,6 +94,18 @@ fn open_invalid_issue(h: &Harness) -> u64 {
     h.sim
         .open_issue(INFRA_REPO, "alice", "Bucket", &invalid, &[LABEL])
         .expect("issue")
+}
+
+/// A harness whose store is wrapped in a [`FaultStore`] the test scripts.
+async fn start_with_store_faults() -> (Harness, std::sync::Arc<FaultStore>) {
+    let faults = std::sync::Arc::new(FaultStore::new(std::sync::Arc::new(MemoryStore::new())));
+    let h = Harness::start(HarnessOptions {
+        store: Some(faults.clone()),
+        ..HarnessOptions::default()
+    })
+    .await
+    .expect("harness");
+    (h, faults)
 }
 
 async fn start() -> Harness {
@@ -627,14 +639,7 @@ async fn an_unreadable_config_is_explained_on_a_labelled_issue() {
 
 #[tokio::test]
 async fn a_crash_after_posting_the_comment_never_posts_a_second_one() {
-    use tfpilot::store::{Fault, FaultAction, FaultStore, MemoryStore, OpKind};
-    let faults = std::sync::Arc::new(FaultStore::new(std::sync::Arc::new(MemoryStore::new())));
-    let h = Harness::start(HarnessOptions {
-        store: Some(faults.clone()),
-        ..HarnessOptions::default()
-    })
-    .await
-    .expect("harness");
+    let (h, faults) = start_with_store_faults().await;
     // Recording the comment's id fails through every retry: the delivery fails after
     // the comment was posted, as if tfpilot crashed there.
     faults.inject(Fault {
@@ -702,14 +707,7 @@ async fn a_delivery_waiting_on_a_comment_that_never_comes_fails_and_its_redelive
 /// copy's own, or both post.
 #[tokio::test]
 async fn a_claim_that_timed_out_while_a_copy_claimed_the_comment_posts_it_once() {
-    use tfpilot::store::{Fault, FaultAction, FaultStore, MemoryStore, OpKind};
-    let faults = std::sync::Arc::new(FaultStore::new(std::sync::Arc::new(MemoryStore::new())));
-    let h = Harness::start(HarnessOptions {
-        store: Some(faults.clone()),
-        ..HarnessOptions::default()
-    })
-    .await
-    .expect("harness");
+    let (h, faults) = start_with_store_faults().await;
     fault_opened_and_labeled(&h, DeliveryFault::Drop);
     let issue = open_invalid_issue(&h);
     h.settle().await.expect("settle");

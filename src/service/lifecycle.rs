@@ -199,7 +199,8 @@ pub async fn start_or_queue(
 
 /// Dispatches the run of a request that was just handed the lock from the queue.
 /// The once-key names the grant, so replicas handing on the same lock dispatch once.
-/// A holder whose request is gone (archived meanwhile) passes the lock on.
+/// A holder whose request is gone (archived meanwhile), or whose run of this kind is
+/// under way or done already, passes the lock on (or keeps it for that run).
 pub async fn dispatch_holder(
     svc: &Service,
     repo: &Repo,
@@ -210,68 +211,70 @@ pub async fn dispatch_holder(
     loop {
         let kind = WorkflowKind::parse(&holder.kind);
         let request = svc.requests.get(&holder.request_id).await?;
-        let (Some(kind), Some(request)) = (kind, request) else {
-            tracing::warn!(request_id = %holder.request_id, environment = env.2, "queued request is gone: lock passed on");
-            match svc
-                .locks
-                .release(env, &holder.request_id, svc.now())
-                .await?
-            {
-                Release::Released { next: Some(next) } => {
-                    holder = next;
-                    continue;
+        match (kind, request) {
+            (Some(kind), Some(request)) if !request.run_underway_or_done(kind) => {
+                let key = grant_key(env, &holder);
+                if let Dispatched::Started {
+                    run_id: Some(id), ..
+                } = Box::pin(run_kind(svc, repo, &request, kind, &key)).await?
+                {
+                    svc.locks.attach_run(env, &request.id, id).await?;
                 }
-                _ => return Ok(()),
-            }
-        };
-        if request.run_underway_or_done(kind) {
-            // Queued by an attempt that judged a stale copy of the request: its run
-            // of this kind is going or done already, and must not run twice.
-            let now = svc.now();
-            let saved = svc
-                .requests
-                .update(&request.id, |r| {
-                    r.queued()
-                        .is_some_and(|q| q.kind == kind)
-                        .then(|| clear_queued(r, now))
-                        .flatten()
-                })
-                .await?;
-            if saved.saved {
-                Box::pin(super::effects::request_saved(svc, &saved.request)).await;
-            }
-            let active = request.run(kind).filter(|r| r.is_active());
-            if let Some(id) = active.and_then(|r| r.run_id) {
-                // Its run holds the lock until it concludes (`after_run` releases it).
-                svc.locks.attach_run(env, &request.id, id).await?;
+                tracing::info!(request_id = %request.id, kind = kind.as_str(), environment = env.2, "queued run started");
                 return Ok(());
             }
-            if active.is_some() {
-                return Ok(());
-            }
-            tracing::warn!(request_id = %request.id, kind = kind.as_str(), environment = env.2, "queued run already done: lock passed on");
-            match svc
-                .locks
-                .release(env, &holder.request_id, svc.now())
-                .await?
-            {
-                Release::Released { next: Some(next) } => {
-                    holder = next;
-                    continue;
+            (Some(kind), Some(request)) => {
+                // Queued by an attempt that judged a stale copy of the request: its
+                // run of this kind is going or done already, and must not run twice.
+                let now = svc.now();
+                let saved = svc
+                    .requests
+                    .update(&request.id, |r| {
+                        r.queued()
+                            .is_some_and(|q| q.kind == kind)
+                            .then(|| clear_queued(r, now))
+                            .flatten()
+                    })
+                    .await?;
+                if saved.saved {
+                    Box::pin(super::effects::request_saved(svc, &saved.request)).await;
                 }
-                _ => return Ok(()),
+                if let Some(active) = request.run(kind).filter(|r| r.is_active()) {
+                    // Its run holds the lock until it concludes (`after_run` releases it).
+                    if let Some(id) = active.run_id {
+                        svc.locks.attach_run(env, &request.id, id).await?;
+                    }
+                    return Ok(());
+                }
+                tracing::warn!(request_id = %request.id, kind = kind.as_str(), environment = env.2, "queued run already done: lock passed on");
+            }
+            _ => {
+                tracing::warn!(request_id = %holder.request_id, environment = env.2, "queued request is gone: lock passed on");
             }
         }
-        let key = grant_key(env, &holder);
-        if let Dispatched::Started {
-            run_id: Some(id), ..
-        } = Box::pin(run_kind(svc, repo, &request, kind, &key)).await?
-        {
-            svc.locks.attach_run(env, &request.id, id).await?;
+        match pass_on(svc, env, &holder).await? {
+            Some(next) => holder = next,
+            None => return Ok(()),
         }
-        tracing::info!(request_id = %request.id, kind = kind.as_str(), environment = env.2, "queued run started");
-        return Ok(());
     }
+}
+
+/// Releases `holder`'s lock; the request it went to next, if any.
+async fn pass_on(
+    svc: &Service,
+    env: EnvRef<'_>,
+    holder: &LockHolder,
+) -> Result<Option<LockHolder>, ServiceError> {
+    Ok(
+        match svc
+            .locks
+            .release(env, &holder.request_id, svc.now())
+            .await?
+        {
+            Release::Released { next } => next,
+            _ => None,
+        },
+    )
 }
 
 /// The once-key of one lock grant: the holder, its kind and when it got the lock.

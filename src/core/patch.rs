@@ -489,25 +489,32 @@ fn merge_pr(base: Option<&PrFacts>, upd: &PrUpdate) -> Option<PrFacts> {
     Some(pr)
 }
 
-fn describe_pr(label: &str, before: Option<&PrFacts>, after: &PrFacts) -> String {
+/// The timeline lines of a PR change. A PR first seen already merged (its opening
+/// was learned late, or raced with its merge) was opened and merged: both lines, as
+/// when the events come one by one.
+fn describe_pr(label: &str, before: Option<&PrFacts>, after: &PrFacts) -> Vec<String> {
     let n = after.number;
     let Some(b) = before else {
-        return format!("{label} #{n} opened");
+        let opened = format!("{label} #{n} opened");
+        return if after.merged {
+            vec![opened, format!("{label} #{n} merged")]
+        } else {
+            vec![opened]
+        };
     };
-    if after.merged && !b.merged {
-        return format!("{label} #{n} merged");
-    }
-    if b.head_sha != after.head_sha {
+    let what = if after.merged && !b.merged {
+        format!("{label} #{n} merged")
+    } else if b.head_sha != after.head_sha {
         let sha = after.head_sha.as_deref().map_or("?", short_sha);
-        return format!("new commits on {label} #{n} ({sha})");
-    }
-    if b.open && !after.open {
-        return format!("{label} #{n} closed");
-    }
-    if !b.open && after.open {
-        return format!("{label} #{n} reopened");
-    }
-    format!("{label} #{n} edited")
+        format!("new commits on {label} #{n} ({sha})")
+    } else if b.open && !after.open {
+        format!("{label} #{n} closed")
+    } else if !b.open && after.open {
+        format!("{label} #{n} reopened")
+    } else {
+        format!("{label} #{n} edited")
+    };
+    vec![what]
 }
 
 /// Applies a `pull_request` event (opened, synchronize, reopened, closed, edited) to
@@ -527,7 +534,9 @@ pub fn patch_pr(current: &Request, upd: &PrUpdate, rule: &ApprovalRule) -> Optio
     if head_changed {
         recount_approval(&mut next, rule);
     }
-    next.push_timeline(entry(upd.updated_at, what, upd.actor.as_deref()));
+    for line in what {
+        next.push_timeline(entry(upd.updated_at, line, upd.actor.as_deref()));
+    }
     Some(next)
 }
 
@@ -538,7 +547,9 @@ pub fn patch_cleanup_pr(current: &Request, upd: &PrUpdate) -> Option<Request> {
     let what = describe_pr("cleanup PR", before, &after);
     let mut next = current.clone();
     next.github_mut().cleanup_pr = Some(after);
-    next.push_timeline(entry(upd.updated_at, what, upd.actor.as_deref()));
+    for line in what {
+        next.push_timeline(entry(upd.updated_at, line, upd.actor.as_deref()));
+    }
     Some(next)
 }
 
@@ -1220,6 +1231,39 @@ mod tests {
 
     fn rule() -> ApprovalRule {
         ApprovalRule::default()
+    }
+
+    #[test]
+    fn a_pr_first_seen_merged_reads_as_opened_and_merged() {
+        let lines =
+            |r: &Request| -> Vec<String> { r.timeline.iter().map(|e| e.what.clone()).collect() };
+        // One event at a time, as an in-order run learns it.
+        let opened =
+            patch_cleanup_pr(&empty(), &pr_ev("c1eaa001", true, false, 1)).expect("opened");
+        let one_by_one =
+            patch_cleanup_pr(&opened, &pr_ev("c1eaa001", false, true, 2)).expect("merged");
+        // Its opening learned only after the merge (a slow copy lost the race).
+        let at_once =
+            patch_cleanup_pr(&empty(), &pr_ev("c1eaa001", false, true, 2)).expect("merged");
+        assert_eq!(
+            lines(&one_by_one),
+            ["cleanup PR #223 opened", "cleanup PR #223 merged"]
+        );
+        assert_eq!(lines(&at_once), lines(&one_by_one));
+        assert_eq!(
+            at_once.github.as_ref().and_then(|g| g.cleanup_pr.clone()),
+            one_by_one
+                .github
+                .as_ref()
+                .and_then(|g| g.cleanup_pr.clone())
+        );
+        // The late "opened" event changes nothing.
+        assert_eq!(
+            patch_cleanup_pr(&at_once, &pr_ev("c1eaa001", true, false, 1)),
+            None
+        );
+        let pr = patch_pr(&empty(), &pr_ev("aaaaaaa1", false, true, 2), &rule()).expect("merged");
+        assert_eq!(lines(&pr), ["PR #223 opened", "PR #223 merged"]);
     }
 
     #[test]

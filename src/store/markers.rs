@@ -24,6 +24,21 @@ struct Marker {
     created_at: DateTime<Utc>,
 }
 
+impl Marker {
+    fn new(created_at: DateTime<Utc>) -> Marker {
+        Marker {
+            token: claim_token(),
+            created_at,
+        }
+    }
+}
+
+/// A random token that tells one claiming attempt's write from another's, even when
+/// they are made at the same instant (an identical write would pass for either).
+pub fn claim_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 /// Typed access to once-markers.
 #[derive(Debug, Clone)]
 pub struct Markers {
@@ -39,21 +54,12 @@ impl Markers {
     /// Sets the marker; `true` exactly once per name, for whoever set it first.
     pub async fn first_time(&self, name: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let key = key(name)?;
-        let marker = Marker {
-            token: format!("{:032x}", rand::random::<u128>()),
-            created_at: now,
-        };
+        let marker = Marker::new(now);
         let body = modify::encode(&key, &marker)?;
         match self.store.create(&key, body).await {
             Ok(_) => Ok(true),
             Err(e) if e.is_precondition_failed() => Ok(false),
-            // The create may have landed before the error; our token tells.
-            Err(e @ StoreError::Unavailable { .. }) => {
-                match modify::get_json::<Marker>(&*self.store, &key).await {
-                    Ok(Some((stored, _))) => Ok(stored.token == marker.token),
-                    _ => Err(e),
-                }
-            }
+            Err(e @ StoreError::Unavailable { .. }) => self.landed(&key, &marker, e).await,
             Err(e) => Err(e),
         }
     }
@@ -74,22 +80,27 @@ impl Markers {
         if now - stored.created_at < age {
             return Ok(false);
         }
-        let marker = Marker {
-            token: format!("{:032x}", rand::random::<u128>()),
-            created_at: now,
-        };
+        let marker = Marker::new(now);
         let body = modify::encode(&key, &marker)?;
         match self.store.replace(&key, body, &etag).await {
             Ok(_) => Ok(true),
             Err(e) if e.is_precondition_failed() || e.is_not_found() => Ok(false),
-            // The replace may have landed before the error; our token tells.
-            Err(e @ StoreError::Unavailable { .. }) => {
-                match modify::get_json::<Marker>(&*self.store, &key).await {
-                    Ok(Some((now_stored, _))) => Ok(now_stored.token == marker.token),
-                    _ => Err(e),
-                }
-            }
+            Err(e @ StoreError::Unavailable { .. }) => self.landed(&key, &marker, e).await,
             Err(e) => Err(e),
+        }
+    }
+
+    /// After a write of `marker` failed with `failed` (unavailable): whether it landed
+    /// anyway, told by our token in what is stored; `failed` when that cannot be read.
+    async fn landed(
+        &self,
+        key: &str,
+        marker: &Marker,
+        failed: StoreError,
+    ) -> Result<bool, StoreError> {
+        match modify::get_json::<Marker>(&*self.store, key).await {
+            Ok(Some((stored, _))) => Ok(stored.token == marker.token),
+            _ => Err(failed),
         }
     }
 

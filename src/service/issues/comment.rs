@@ -105,7 +105,7 @@ pub async fn show(
     // this delivery even if that one fails, so wait for its comment id instead (and
     // give up with an error, so a redelivery comes, if it takes long).
     let mut wait = claims::Wait::new();
-    let token = format!("{:032x}", rand::random::<u128>());
+    let token = crate::store::markers::claim_token();
     let claim = loop {
         let now = svc.now();
         let claim = modify::modify_json(&*svc.store, &key, &RetryPolicy::default(), |cur| {

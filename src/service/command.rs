@@ -519,6 +519,16 @@ async fn lock_of(
 /// safe because its dispatch is once-keyed and its reply and reaction are claimed.
 const CLAIM_STALE_MINUTES: i64 = 10;
 
+/// The marker claiming command `index` of a delivery.
+fn command_claim(once_prefix: &str, index: usize) -> String {
+    format!("command/{once_prefix}/{index}")
+}
+
+/// The marker holding what command `index` of a delivery came to.
+fn answer_note(once_prefix: &str, index: usize) -> String {
+    format!("command-answer/{once_prefix}/{index}")
+}
+
 /// What [`claim_or_answer`] found.
 enum Claimed {
     /// This attempt runs the command.
@@ -543,8 +553,8 @@ async fn claim_or_answer(
     once_prefix: &str,
     index: usize,
 ) -> Result<Claimed, ServiceError> {
-    let claim = format!("command/{once_prefix}/{index}");
-    let note = format!("command-answer/{once_prefix}/{index}");
+    let claim = command_claim(once_prefix, index);
+    let note = answer_note(once_prefix, index);
     let mut wait = claims::Wait::new();
     loop {
         if svc.markers.first_time(&claim, svc.now()).await? {
@@ -595,7 +605,7 @@ async fn run_claimed(
             Ok(answer)
         }
         Err(e) => {
-            give_back(svc, &format!("command/{}/{index}", ctx.once_prefix)).await;
+            give_back(svc, &command_claim(&ctx.once_prefix, index)).await;
             Err(e)
         }
     }
@@ -610,9 +620,12 @@ async fn note_answer(
     index: usize,
     answer: &Answer,
 ) -> Result<(), ServiceError> {
-    let note = format!("command-answer/{once_prefix}/{index}");
-    if let Err(e) = svc.markers.note(&note, answer).await {
-        give_back(svc, &format!("command/{once_prefix}/{index}")).await;
+    if let Err(e) = svc
+        .markers
+        .note(&answer_note(once_prefix, index), answer)
+        .await
+    {
+        give_back(svc, &command_claim(once_prefix, index)).await;
         return Err(e.into());
     }
     Ok(())
@@ -664,12 +677,9 @@ async fn already_replied(
     text: &str,
 ) -> Result<bool, ServiceError> {
     let comments = svc.github.list_comments(repo, number).await?;
-    Ok(comments.iter().any(|c| {
-        c.body == text
-            && c.user
-                .as_ref()
-                .is_some_and(|u| u.kind == "Bot" && u.login.ends_with("[bot]"))
-    }))
+    Ok(comments
+        .iter()
+        .any(|c| c.body == text && super::effects::is_app_author(c)))
 }
 
 /// GitHub refused the claimed action (after the client's retries): nothing was

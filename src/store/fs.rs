@@ -1,12 +1,28 @@
 //! The embedded default store: one file per key under a local folder, with S3's
-//! semantics. Writes go to a temp file and are renamed into place (readers never see a
-//! half-written object); conditional checks and renames happen under an exclusive file
-//! lock, so several processes sharing one folder are as safe as several threads.
+//! semantics. Conditional checks and the step that puts a new version in place happen
+//! under an exclusive file lock, so several processes sharing one folder are as safe
+//! as several threads. Readers never see a half-written object:
+//!
+//! - A new key is written to a temp file, synced, and renamed into place.
+//! - A replaced key (on Linux) is written into its *spare*, a file beside it named
+//!   `.tfpilot~<name>`, which is synced and then swapped with the key in one atomic
+//!   `renameat2(RENAME_EXCHANGE)`. The spare then holds the old version and is
+//!   overwritten by the next replace. So a replace allocates and frees no inode and no
+//!   disk block: on ext4, a file created and a file freed per write made the inode
+//!   allocator and the discard of freed blocks most of a state change's cost once many
+//!   writes had churned the disk (docs/benchmarks.md).
+//!
+//!   A spare is rewritten in place, so the file a reader opened may become a spare and
+//!   then be rewritten. Writers hold an exclusive `flock` on a spare while they write
+//!   and swap it; readers hold a shared one while they read, and read again if the
+//!   file they read is no longer the key's.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+#[cfg(target_os = "linux")]
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
@@ -16,6 +32,10 @@ use super::{ETag, ListPage, Object, Store, StoreError, content_etag, page_of};
 
 /// Top-level folder reserved for the lock and temp files; no key may start with it.
 const RESERVED: &str = ".tfpilot";
+
+/// A key's spare is the file beside it named with this prefix; no key segment may
+/// start with it.
+const SPARE_PREFIX: &str = ".tfpilot~";
 
 /// A store in a local folder (`file://./tfpilot-data`).
 #[derive(Debug, Clone)]
@@ -29,6 +49,10 @@ struct Inner {
     lock_path: PathBuf,
     tmp_dir: PathBuf,
     tmp_seq: AtomicU64,
+    /// The folder's file system cannot swap two files (`RENAME_EXCHANGE`): replaces
+    /// go through a temp file and a rename, like creates.
+    #[cfg(target_os = "linux")]
+    no_exchange: AtomicBool,
 }
 
 impl FolderStore {
@@ -47,6 +71,8 @@ impl FolderStore {
                 lock_path,
                 tmp_dir,
                 tmp_seq: AtomicU64::new(0),
+                #[cfg(target_os = "linux")]
+                no_exchange: AtomicBool::new(false),
             }),
         })
     }
@@ -90,17 +116,29 @@ impl Inner {
         Ok(file)
     }
 
+    /// Reads the object at `path`. The shared lock keeps writers from rewriting the
+    /// file while it is read; if the file read is no longer the key's when done (it
+    /// was swapped out to be a spare), the key is read again.
     fn read(&self, key: &str, path: &Path) -> Result<Option<Object>, StoreError> {
-        match fs::read(path) {
-            Ok(body) => {
-                let etag = content_etag(&body);
-                Ok(Some(Object {
-                    body: Bytes::from(body),
-                    etag,
-                }))
+        loop {
+            let read = File::open(path).and_then(|mut file| {
+                file.lock_shared()?;
+                let mut body = Vec::new();
+                file.read_to_end(&mut body)?;
+                Ok((still_at(&file, path)?, body))
+            });
+            match read {
+                Ok((true, body)) => {
+                    let etag = content_etag(&body);
+                    return Ok(Some(Object {
+                        body: Bytes::from(body),
+                        etag,
+                    }));
+                }
+                Ok((false, _)) => continue,
+                Err(e) if is_missing(&e) => return Ok(None),
+                Err(e) => return Err(io_error(key, &e)),
             }
-            Err(e) if is_missing(&e) => Ok(None),
-            Err(e) => Err(io_error(key, &e)),
         }
     }
 
@@ -148,6 +186,75 @@ impl Inner {
         })?;
         staged.placed = true;
         Ok(())
+    }
+
+    /// Under the lock: the key holds the version `if_match` names.
+    fn check_current(&self, key: &str, path: &Path, if_match: &ETag) -> Result<(), StoreError> {
+        let current = self
+            .read(key, path)?
+            .ok_or_else(|| StoreError::not_found(key))?;
+        if current.etag != *if_match {
+            return Err(StoreError::precondition(key));
+        }
+        Ok(())
+    }
+
+    /// Writes `body` into the key's spare and swaps the two (see the module notes).
+    #[cfg(target_os = "linux")]
+    fn replace_by_exchange(
+        &self,
+        key: &str,
+        path: &Path,
+        spare_path: &Path,
+        body: &[u8],
+        if_match: &ETag,
+    ) -> Result<Swap, StoreError> {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        use std::os::unix::fs::FileExt;
+
+        // No spare for a key that does not exist (the check under the lock decides).
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => return Err(StoreError::not_found(key)),
+            Err(e) if is_missing(&e) => return Err(StoreError::not_found(key)),
+            Err(e) => return Err(io_error(key, &e)),
+        }
+        let spare = open_spare(spare_path).map_err(|e| io_error(key, &e))?;
+        // Overwrite in place, then cut to length: the blocks the spare already has
+        // are reused, none freed unless the body shrank by whole blocks.
+        spare
+            .write_all_at(body, 0)
+            .and_then(|()| spare.set_len(body.len() as u64))
+            .and_then(|()| spare.sync_data())
+            .map_err(|e| io_error(key, &e))?;
+        let _lock = self.lock(key)?;
+        if let Err(e) = self.check_current(key, path, if_match) {
+            if e.is_not_found() && still_at(&spare, spare_path).unwrap_or(false) {
+                // The key was deleted meanwhile; its spare goes with it.
+                let _ = fs::remove_file(spare_path);
+                self.prune_parents(spare_path);
+            }
+            return Err(e);
+        }
+        if !still_at(&spare, spare_path).map_err(|e| io_error(key, &e))? {
+            // The key was deleted and created again while the spare was written, and
+            // the delete took this spare: put the body in place the plain way.
+            let staged = self.stage(key, body)?;
+            self.commit(key, staged, path)?;
+            return Ok(Swap::Done);
+        }
+        match renameat_with(CWD, spare_path, CWD, path, RenameFlags::EXCHANGE) {
+            Ok(()) => Ok(Swap::Done),
+            Err(e)
+                if e == rustix::io::Errno::INVAL
+                    || e == rustix::io::Errno::NOSYS
+                    || e == rustix::io::Errno::OPNOTSUPP =>
+            {
+                let _ = fs::remove_file(spare_path);
+                Ok(Swap::Unsupported)
+            }
+            Err(e) => Err(io_error(key, &io::Error::from(e))),
+        }
     }
 
     /// Removes now-empty folders between `path` and the root, as S3 has no folders.
@@ -223,14 +330,18 @@ impl Store for FolderStore {
         let if_match = if_match.clone();
         self.blocking(key, move |inner| {
             let path = inner.path_of(&owned)?;
+            #[cfg(target_os = "linux")]
+            if let Some(spare) = spare_path(&path)
+                && !inner.no_exchange.load(Ordering::Relaxed)
+            {
+                match inner.replace_by_exchange(&owned, &path, &spare, &body, &if_match)? {
+                    Swap::Done => return Ok(content_etag(&body)),
+                    Swap::Unsupported => inner.no_exchange.store(true, Ordering::Relaxed),
+                }
+            }
             let staged = inner.stage(&owned, &body)?;
             let _lock = inner.lock(&owned)?;
-            let current = inner
-                .read(&owned, &path)?
-                .ok_or_else(|| StoreError::not_found(&owned))?;
-            if current.etag != if_match {
-                return Err(StoreError::precondition(&owned));
-            }
+            inner.check_current(&owned, &path, &if_match)?;
             inner.commit(&owned, staged, &path)?;
             Ok(content_etag(&body))
         })
@@ -255,6 +366,10 @@ impl Store for FolderStore {
                 Ok(()) => {}
                 Err(e) if is_missing(&e) => {}
                 Err(e) => return Err(io_error(&owned, &e)),
+            }
+            if let Some(spare) = spare_path(&path) {
+                // A writer may hold it open; it notices under the lock.
+                let _ = fs::remove_file(spare);
             }
             inner.prune_parents(&path);
             Ok(())
@@ -283,7 +398,14 @@ impl Store for FolderStore {
             inner
                 .walk(&inner.root.join(dir_rel), dir_rel, &mut keys)
                 .map_err(|e| io_error(&prefix, &e))?;
-            keys.retain(|k| k.starts_with(&prefix) && k.split('/').next() != Some(RESERVED));
+            keys.retain(|k| {
+                k.starts_with(&prefix)
+                    && k.split('/').next() != Some(RESERVED)
+                    && !k
+                        .rsplit('/')
+                        .next()
+                        .is_some_and(|n| n.starts_with(SPARE_PREFIX))
+            });
             keys.sort_unstable();
             Ok(page_of(keys, start_after.as_deref(), limit))
         })
@@ -329,8 +451,57 @@ impl Drop for Staged {
     }
 }
 
+/// What [`Inner::replace_by_exchange`] did.
+#[cfg(target_os = "linux")]
+enum Swap {
+    Done,
+    /// The file system cannot swap files; nothing was changed.
+    Unsupported,
+}
+
+/// The spare beside the key at `path`, if the name fits in a file name.
+fn spare_path(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let spare = format!("{SPARE_PREFIX}{name}");
+    (spare.len() <= 255).then(|| path.with_file_name(spare))
+}
+
+/// Opens (creating if needed) the spare at `path` and locks it for writing. Another
+/// writer may swap the file it names while this one waits for the lock, so the lock
+/// counts only once the file is still the spare.
+#[cfg(target_os = "linux")]
+fn open_spare(path: &Path) -> io::Result<File> {
+    loop {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)?;
+        file.lock()?;
+        if still_at(&file, path)? {
+            return Ok(file);
+        }
+    }
+}
+
+/// Whether `path` still names the file `file` has open.
+#[cfg(unix)]
+fn still_at(file: &File, path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (open, named) = (file.metadata()?, fs::symlink_metadata(path)?);
+    Ok(open.ino() == named.ino() && open.dev() == named.dev())
+}
+
+/// Without spares (no swap outside Linux) a key's file is never rewritten.
+#[cfg(not(unix))]
+fn still_at(_file: &File, _path: &Path) -> io::Result<bool> {
+    Ok(true)
+}
+
 /// Keys are relative paths: no empty, `.` or `..` segments, no backslash or control
-/// characters, nothing under the reserved `.tfpilot/` folder.
+/// characters, nothing under the reserved `.tfpilot/` folder, no segment starting
+/// with `.tfpilot~` (spares).
 fn check_key(key: &str) -> Result<(), StoreError> {
     let reason = if key.is_empty() || key.len() > 1024 {
         Some("a key must be 1 to 1024 bytes")
@@ -343,6 +514,8 @@ fn check_key(key: &str) -> Result<(), StoreError> {
         Some("a key's segments must be 1-255 bytes and not . or ..")
     } else if key.split('/').next() == Some(RESERVED) {
         Some("keys under .tfpilot/ are reserved for the folder store")
+    } else if key.split('/').any(|s| s.starts_with(SPARE_PREFIX)) {
+        Some("key segments starting with .tfpilot~ are reserved for the folder store")
     } else {
         None
     };
@@ -370,6 +543,8 @@ fn io_error(key: &str, e: &io::Error) -> StoreError {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[tokio::test]
@@ -417,6 +592,137 @@ mod tests {
         store.create("p", Bytes::from_static(b"2")).await.unwrap();
     }
 
+    /// The inodes of a key and its spare.
+    #[cfg(target_os = "linux")]
+    fn files_of(dir: &Path, key: &str) -> BTreeSet<u64> {
+        use std::os::unix::fs::MetadataExt;
+        let path = dir.join(key);
+        [path.clone(), spare_path(&path).unwrap()]
+            .iter()
+            .map(|p| fs::metadata(p).unwrap().ino())
+            .collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn replaces_swap_the_key_with_its_spare_and_create_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::open(dir.path()).unwrap();
+        let key = "requests/req_a.json";
+        let mut etag = store.create(key, Bytes::from_static(b"v0")).await.unwrap();
+        etag = store
+            .replace(key, Bytes::from(vec![b'1'; 9000]), &etag)
+            .await
+            .unwrap();
+        let files = files_of(dir.path(), key);
+        assert_eq!(files.len(), 2);
+        for (n, body) in [b"v2".to_vec(), vec![b'3'; 5000], b"v4".to_vec()]
+            .into_iter()
+            .enumerate()
+        {
+            etag = store
+                .replace(key, Bytes::from(body.clone()), &etag)
+                .await
+                .unwrap();
+            assert_eq!(store.get(key).await.unwrap().body, body, "replace {n}");
+            assert_eq!(
+                files_of(dir.path(), key),
+                files,
+                "replace {n} made a new file"
+            );
+        }
+        // A failed replace leaves the key as it was.
+        let err = store
+            .replace(key, Bytes::from_static(b"stale"), &ETag::new("\"0\""))
+            .await
+            .unwrap_err();
+        assert!(err.is_precondition_failed(), "{err:?}");
+        assert_eq!(store.get(key).await.unwrap().body, &b"v4"[..]);
+        // The spare is not a key, and goes with its key.
+        let keys = store.list("", None, 100).await.unwrap().keys;
+        assert_eq!(keys, [key]);
+        store.delete(key, Some(&etag)).await.unwrap();
+        assert!(!dir.path().join("requests").exists(), "the spare was left");
+    }
+
+    /// Writers replace one key through two stores on the same folder (as two
+    /// processes would), some with stale tags, while readers read it: a reader sees
+    /// only whole versions that were put in place, never older than one it saw.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn readers_see_only_whole_committed_versions_in_order() {
+        const KEY: &str = "requests/req_hot.json";
+        const VERSIONS: u64 = 300;
+        fn version(n: u64, tag: &str) -> Bytes {
+            // Lengths vary so spares grow and shrink.
+            let unit = format!("{tag}{n};");
+            Bytes::from(unit.repeat(1 + (n as usize * 37) % 700))
+        }
+        fn parse(body: &[u8]) -> (String, u64) {
+            let text = std::str::from_utf8(body).unwrap();
+            let unit = &text[..=text.find(';').expect("a whole unit")];
+            assert!(
+                text.len().is_multiple_of(unit.len())
+                    && text
+                        .as_bytes()
+                        .chunks(unit.len())
+                        .all(|c| c == unit.as_bytes()),
+                "torn body of {} bytes starting {unit}",
+                text.len()
+            );
+            let (tag, n) = unit.trim_end_matches(';').split_at(1);
+            (tag.to_owned(), n.parse().unwrap())
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let stores = [
+            FolderStore::open(dir.path()).unwrap(),
+            FolderStore::open(dir.path()).unwrap(),
+        ];
+        stores[0].create(KEY, version(0, "c")).await.unwrap();
+        let next = Arc::new(AtomicU64::new(1));
+        let mut writers = Vec::new();
+        for w in 0..4 {
+            let store = stores[w % 2].clone();
+            let next = Arc::clone(&next);
+            writers.push(tokio::spawn(async move {
+                loop {
+                    let current = store.get(KEY).await.unwrap();
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n > VERSIONS {
+                        break;
+                    }
+                    // Every third attempt uses a tag that can never match; its body
+                    // is written into a spare and must never be read.
+                    let (tag, etag) = if n.is_multiple_of(3) {
+                        ("u", ETag::new("\"stale\""))
+                    } else {
+                        ("c", current.etag)
+                    };
+                    let _ = store.replace(KEY, version(n, tag), &etag).await;
+                }
+            }));
+        }
+        let mut readers = Vec::new();
+        for r in 0..4 {
+            let store = stores[r % 2].clone();
+            let next = Arc::clone(&next);
+            readers.push(tokio::spawn(async move {
+                let mut last = 0;
+                let mut reads = 0;
+                while next.load(Ordering::Relaxed) <= VERSIONS || reads < 100 {
+                    let (tag, n) = parse(&store.get(KEY).await.unwrap().body);
+                    assert_eq!(tag, "c", "read version {n}, which was never put in place");
+                    assert!(n >= last, "read version {n} after {last}");
+                    last = n;
+                    reads += 1;
+                }
+            }));
+        }
+        for task in writers.into_iter().chain(readers) {
+            task.await.unwrap();
+        }
+    }
+
     #[test]
     fn keys_cannot_escape_or_touch_the_reserved_folder() {
         assert!(check_key("requests/req_a.json").is_ok());
@@ -429,6 +735,8 @@ mod tests {
             "./a",
             "a/",
             ".tfpilot/lock",
+            "requests/.tfpilot~req_a.json",
+            ".tfpilot~x/y",
             "a\\b",
             "a\nb",
         ] {

@@ -8,9 +8,9 @@
 //!   `.tfpilot~<name>`, which is synced and then swapped with the key in one atomic
 //!   `renameat2(RENAME_EXCHANGE)`. The spare then holds the old version and is
 //!   overwritten by the next replace. So a replace allocates and frees no inode and no
-//!   disk block: on ext4, a file created and a file freed per write made the inode
-//!   allocator and the discard of freed blocks most of a state change's cost once many
-//!   writes had churned the disk (docs/benchmarks.md).
+//!   disk block. On ext4 without a journal, a file created per write costs more the
+//!   more files were deleted in the last minutes, and that was most of a state
+//!   change's cost (docs/benchmarks.md).
 //!
 //!   A spare is rewritten in place, so the file a reader opened may become a spare and
 //!   then be rewritten. Writers hold an exclusive `flock` on a spare while they write
@@ -643,6 +643,31 @@ mod tests {
         assert_eq!(keys, [key]);
         store.delete(key, Some(&etag)).await.unwrap();
         assert!(!dir.path().join("requests").exists(), "the spare was left");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn without_swaps_a_replace_renames_a_temp_file_over_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::open(dir.path()).unwrap();
+        // As on a file system that answered RENAME_EXCHANGE with EINVAL.
+        store.inner.no_exchange.store(true, Ordering::Relaxed);
+        let key = "requests/req_a.json";
+        let etag = store.create(key, Bytes::from_static(b"v0")).await.unwrap();
+        let etag = store
+            .replace(key, Bytes::from_static(b"v1"), &etag)
+            .await
+            .unwrap();
+        assert_eq!(store.get(key).await.unwrap().body, &b"v1"[..]);
+        let spare = spare_path(&dir.path().join(key)).unwrap();
+        assert!(!spare.exists(), "no spare without swaps");
+        let err = store
+            .replace(key, Bytes::from_static(b"v2"), &ETag::new("\"0\""))
+            .await
+            .unwrap_err();
+        assert!(err.is_precondition_failed(), "{err:?}");
+        store.delete(key, Some(&etag)).await.unwrap();
+        assert!(!dir.path().join("requests").exists());
     }
 
     /// Writers replace one key through two stores on the same folder (as two

@@ -699,7 +699,7 @@ fn projection(doc: &Request, archived: bool, now: chrono::DateTime<Utc>) -> Valu
 
 /// Per request (by bucket name): its projected facts, its dispatches by workflow,
 /// and what tfpilot said where.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Outcome {
     facts: BTreeMap<String, Value>,
     dispatches: BTreeMap<String, BTreeMap<String, usize>>,
@@ -943,7 +943,42 @@ fn report(label: &str, w: &World, started: Instant) {
     );
 }
 
+/// The clean run both tests compare with. They run at the same time in two processes
+/// under nextest, so the first to get here computes it and the other waits for it
+/// and reads it: a file in cargo's temp folder for tests, named after this build of
+/// the test binary (a rebuilt binary computes its own).
 async fn clean_run() -> Outcome {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let built = std::fs::metadata(&exe)
+        .and_then(|m| m.modified())
+        .expect("the test binary's build time")
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a build time after 1970")
+        .as_nanos();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let cache = dir.join(format!("stress-clean-{built}.json"));
+    let lock_path = dir.join("stress-clean.lock");
+    let lock = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::create(lock_path)?;
+        file.lock()?;
+        std::io::Result::Ok(file)
+    })
+    .await
+    .unwrap()
+    .expect("the clean run's lock file");
+    if let Ok(bytes) = std::fs::read(&cache) {
+        println!("clean run read from {}", cache.display());
+        return serde_json::from_slice(&bytes).expect("the clean run's file");
+    }
+    let o = compute_clean_run().await;
+    let tmp = cache.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&o).unwrap()).unwrap();
+    std::fs::rename(&tmp, &cache).unwrap();
+    drop(lock);
+    o
+}
+
+async fn compute_clean_run() -> Outcome {
     let started = Instant::now();
     let mut w = world(
         "stress-clean",

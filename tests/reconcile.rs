@@ -88,6 +88,77 @@ async fn a_plan_whose_deliveries_were_lost_is_recovered_and_shown() {
     assert_eq!(h.sim.write_calls().len(), writes_before);
 }
 
+#[tokio::test]
+async fn an_issue_whose_link_to_the_pr_was_never_posted_gets_it() {
+    let h = Harness::start(HarnessOptions::default()).await.unwrap();
+    let config = RepoConfig::parse(EXAMPLE_CONFIG).unwrap();
+    let body = submitted_body(
+        &config,
+        "s3-bucket",
+        &[
+            ("Environment", "dev"),
+            ("name", "acme-no-link"),
+            ("project", "core"),
+        ],
+    )
+    .unwrap();
+    // GitHub refuses every new comment while the request is created, and the
+    // delivery is not redelivered.
+    h.sim.fail_calls(CallFault::new(
+        "POST",
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        1_000,
+        FaultResponse::Status(502),
+    ));
+    let issue = h
+        .sim
+        .open_issue(INFRA_REPO, "alice", "bucket", &body, &["tfpilot-request"])
+        .unwrap();
+    h.settle().await.unwrap();
+    h.sim.clear_call_faults();
+    let svc = &h.state.service;
+    let id = svc
+        .index
+        .find(Thread::Issue, "acme", "infra", issue)
+        .await
+        .unwrap()
+        .expect("request created before the comment failed");
+    let bot = h.sim.bot_login();
+    let links = || {
+        h.sim
+            .comments(INFRA_REPO, issue)
+            .into_iter()
+            .filter(|c| c.author == bot)
+            .map(|c| c.body)
+            .collect::<Vec<_>>()
+    };
+    assert!(links().is_empty(), "{:#?}", links());
+
+    let report = pass(svc).await.unwrap();
+    assert_eq!(report.issue_comments, vec![id.clone()], "{report:?}");
+    let pr = svc
+        .requests
+        .get(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .pr()
+        .unwrap()
+        .number;
+    let posted = links();
+    assert_eq!(posted.len(), 1, "{posted:#?}");
+    assert!(
+        posted[0].contains(&format!("opened #{pr}")),
+        "{}",
+        posted[0]
+    );
+
+    // Posted once: the next pass reads that and posts nothing.
+    let report = pass(svc).await.unwrap();
+    assert!(report.issue_comments.is_empty(), "{report:?}");
+    assert_eq!(links().len(), 1);
+}
+
 /// Two merged requests in `dev`, stored as tfpilot would have them, in a harness
 /// whose clock starts at the simulator's (wall-clock) time.
 async fn two_merged_requests() -> (Harness, Repo, Request, Request) {

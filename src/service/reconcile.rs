@@ -9,7 +9,8 @@
 //! (`effects`). It also repairs environment locks: a holder whose run is over or
 //! gone is released and the next in line started, and a holder that never got its
 //! run (its dispatch failed after the lock was granted) is found on GitHub or
-//! dispatched again under the grant's once-key. Everything is idempotent and
+//! dispatched again under the grant's once-key. A request issue without tfpilot's
+//! comment (the link to the PR) gets it. Everything is idempotent and
 //! conditional, so any number of replicas may reconcile at once; one request's or
 //! lock's failure is logged and the pass goes on with the rest.
 
@@ -43,6 +44,8 @@ pub struct ReconcileReport {
     /// Requests whose lost dispatch (a lock holder's run, a PR's first plan) was found
     /// on GitHub or made again.
     pub redispatched: Vec<String>,
+    /// Requests whose issue lacked tfpilot's comment (the link to the PR) and got it.
+    pub issue_comments: Vec<String>,
     /// Requests or environments a pass could not repair this time (logged).
     pub failed: Vec<String>,
 }
@@ -54,6 +57,7 @@ impl ReconcileReport {
             && self.rerendered.is_empty()
             && self.released.is_empty()
             && self.redispatched.is_empty()
+            && self.issue_comments.is_empty()
             && self.failed.is_empty()
     }
 }
@@ -155,6 +159,10 @@ async fn request(
     if render_lags(&fresh) {
         Box::pin(effects::sync_effects(svc, id)).await?;
         report.rerendered.push(id.to_string());
+    }
+    if Box::pin(super::issues::repair_created_comment(svc, &repo, &fresh)).await? {
+        tracing::info!(event = "reconcile.issue_comment", request_id = %id, "link to the PR posted on the request's issue");
+        report.issue_comments.push(id.to_string());
     }
     Ok(())
 }

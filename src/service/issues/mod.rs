@@ -64,6 +64,37 @@ pub fn new_suffix() -> String {
         .collect()
 }
 
+/// Makes tfpilot's comment on request issue `number` the link to its PR. Returns
+/// whether a call changed the comment.
+async fn show_created(
+    svc: &Service,
+    repo: &Repo,
+    number: u64,
+    request_id: &str,
+    pr_number: u64,
+) -> Result<bool, ServiceError> {
+    let thread = comment::load(svc, repo, number).await?;
+    let body = text::created_comment(request_id, pr_number, thread.edited_after_creation);
+    comment::show(svc, repo, number, &body).await
+}
+
+/// Posts the link to the PR on the request's issue when no comment of tfpilot's is
+/// recorded there: the delivery that created the request failed at that step and
+/// was not redelivered. Costs one store read when the comment is there.
+pub async fn repair_created_comment(
+    svc: &Service,
+    repo: &Repo,
+    request: &Request,
+) -> Result<bool, ServiceError> {
+    let (Some(number), Some(pr)) = (request.issue_number, request.pr()) else {
+        return Ok(false);
+    };
+    if comment::load(svc, repo, number).await?.comment_id.is_some() {
+        return Ok(false);
+    }
+    show_created(svc, repo, number, &request.id, pr.number).await
+}
+
 /// Handles a relevant `issues` delivery: validates the form, replies with its
 /// problems, or creates (or resumes creating) the request.
 pub async fn handle(svc: &Service, e: &IssuesEvent) -> Result<Outcome, ServiceError> {
@@ -216,9 +247,7 @@ async fn create_request(
     let pr = request
         .pr()
         .ok_or(ServiceError::Incomplete("the request's PR"))?;
-    let thread = comment::load(svc, repo, number).await?;
-    let body = text::created_comment(id.as_str(), pr.number, thread.edited_after_creation);
-    changed |= comment::show(svc, repo, number, &body).await?;
+    changed |= show_created(svc, repo, number, id.as_str(), pr.number).await?;
     let once = format!("plan-initial-{}", id.as_str());
     let branch = id.branch();
     // Boxed for the same reason as the effects pass it runs.

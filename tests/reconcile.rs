@@ -16,6 +16,32 @@ use tfpilot::service::reconcile::pass;
 use tfpilot::sim::{CallFault, DeliveryFaults, FaultResponse};
 use tfpilot::store::{Acquire, Thread};
 
+/// Opens an issue from the form for a `dev` bucket named `name` and lets tfpilot
+/// handle it: the issue's number and the id of the request it created.
+async fn open_bucket_request(h: &Harness, name: &str) -> (u64, String) {
+    let config = RepoConfig::parse(EXAMPLE_CONFIG).unwrap();
+    let body = submitted_body(
+        &config,
+        "s3-bucket",
+        &[("Environment", "dev"), ("name", name), ("project", "core")],
+    )
+    .unwrap();
+    let issue = h
+        .sim
+        .open_issue(INFRA_REPO, "alice", "bucket", &body, &["tfpilot-request"])
+        .unwrap();
+    h.settle().await.unwrap();
+    let id = h
+        .state
+        .service
+        .index
+        .find(Thread::Issue, "acme", "infra", issue)
+        .await
+        .unwrap()
+        .expect("a request created from the issue");
+    (issue, id)
+}
+
 #[tokio::test]
 async fn a_plan_whose_deliveries_were_lost_is_recovered_and_shown() {
     // tfpilot's clock starts at the simulator's (wall-clock) time: "stuck" compares
@@ -26,29 +52,8 @@ async fn a_plan_whose_deliveries_were_lost_is_recovered_and_shown() {
     })
     .await
     .unwrap();
-    let config = RepoConfig::parse(EXAMPLE_CONFIG).unwrap();
-    let body = submitted_body(
-        &config,
-        "s3-bucket",
-        &[
-            ("Environment", "dev"),
-            ("name", "acme-lost-hooks"),
-            ("project", "core"),
-        ],
-    )
-    .unwrap();
-    let issue = h
-        .sim
-        .open_issue(INFRA_REPO, "alice", "bucket", &body, &["tfpilot-request"])
-        .unwrap();
-    h.settle().await.unwrap();
+    let (_, id) = open_bucket_request(&h, "acme-lost-hooks").await;
     let svc = &h.state.service;
-    let id = svc
-        .index
-        .find(Thread::Issue, "acme", "infra", issue)
-        .await
-        .unwrap()
-        .expect("request");
 
     // Every delivery from now on is lost; the plan runs and succeeds unseen.
     h.sim.set_delivery_faults(DeliveryFaults {
@@ -91,17 +96,6 @@ async fn a_plan_whose_deliveries_were_lost_is_recovered_and_shown() {
 #[tokio::test]
 async fn an_issue_whose_link_to_the_pr_was_never_posted_gets_it() {
     let h = Harness::start(HarnessOptions::default()).await.unwrap();
-    let config = RepoConfig::parse(EXAMPLE_CONFIG).unwrap();
-    let body = submitted_body(
-        &config,
-        "s3-bucket",
-        &[
-            ("Environment", "dev"),
-            ("name", "acme-no-link"),
-            ("project", "core"),
-        ],
-    )
-    .unwrap();
     // GitHub refuses every new comment while the request is created, and the
     // delivery is not redelivered.
     h.sim.fail_calls(CallFault::new(
@@ -110,19 +104,9 @@ async fn an_issue_whose_link_to_the_pr_was_never_posted_gets_it() {
         1_000,
         FaultResponse::Status(502),
     ));
-    let issue = h
-        .sim
-        .open_issue(INFRA_REPO, "alice", "bucket", &body, &["tfpilot-request"])
-        .unwrap();
-    h.settle().await.unwrap();
+    let (issue, id) = open_bucket_request(&h, "acme-no-link").await;
     h.sim.clear_call_faults();
     let svc = &h.state.service;
-    let id = svc
-        .index
-        .find(Thread::Issue, "acme", "infra", issue)
-        .await
-        .unwrap()
-        .expect("request created before the comment failed");
     let bot = h.sim.bot_login();
     let links = || {
         h.sim

@@ -64,16 +64,16 @@ pub fn new_suffix() -> String {
         .collect()
 }
 
-/// Makes tfpilot's comment on request issue `number` the link to its PR. Returns
-/// whether a call changed the comment.
+/// Makes tfpilot's comment on request issue `number` the link to its PR, given the
+/// issue's thread document. Returns whether a call changed the comment.
 async fn show_created(
     svc: &Service,
     repo: &Repo,
     number: u64,
+    thread: &comment::IssueThreadDoc,
     request_id: &str,
     pr_number: u64,
 ) -> Result<bool, ServiceError> {
-    let thread = comment::load(svc, repo, number).await?;
     let body = text::created_comment(request_id, pr_number, thread.edited_after_creation);
     comment::show(svc, repo, number, &body).await
 }
@@ -89,10 +89,11 @@ pub async fn repair_created_comment(
     let (Some(number), Some(pr)) = (request.issue_number, request.pr()) else {
         return Ok(false);
     };
-    if comment::load(svc, repo, number).await?.comment_id.is_some() {
+    let thread = comment::load(svc, repo, number).await?;
+    if thread.comment_id.is_some() {
         return Ok(false);
     }
-    show_created(svc, repo, number, &request.id, pr.number).await
+    show_created(svc, repo, number, &thread, &request.id, pr.number).await
 }
 
 /// Handles a relevant `issues` delivery: validates the form, replies with its
@@ -247,7 +248,8 @@ async fn create_request(
     let pr = request
         .pr()
         .ok_or(ServiceError::Incomplete("the request's PR"))?;
-    changed |= show_created(svc, repo, number, id.as_str(), pr.number).await?;
+    let thread = comment::load(svc, repo, number).await?;
+    changed |= show_created(svc, repo, number, &thread, id.as_str(), pr.number).await?;
     let once = format!("plan-initial-{}", id.as_str());
     let branch = id.branch();
     // Boxed for the same reason as the effects pass it runs.

@@ -10,7 +10,8 @@ path, so writes to other keys, other tests' included, do not wait); reads run
 concurrently.
 
 Requests are not logged (werkzeug logs one line per request, which cost moto about
-a sixth of its CPU in the stress tests); `--log-requests` turns that back on.
+a sixth of its CPU in a `bench_store` run against it); `--log-requests` turns that
+back on.
 
 Usage: python .ci/s3_server.py [-H host] [-p port] [--log-requests]
 """

@@ -204,12 +204,13 @@ pub async fn reconcile_once(args: ReconcileArgs) -> anyhow::Result<()> {
     let service = one_off_service(&args.connect).await?;
     let report = crate::service::reconcile::pass(&service).await?;
     let mut out = std::io::stdout().lock();
-    let rows: [(&str, &Vec<String>); 6] = [
+    let rows: [(&str, &Vec<String>); 7] = [
         ("re-read from GitHub", &report.synced),
         ("comment rendered again", &report.rerendered),
         ("lock released", &report.released),
         ("lost dispatch repaired", &report.redispatched),
         ("issue comment posted", &report.issue_comments),
+        ("cleanup carried on", &report.cleaned_up),
         ("not repaired (see the log)", &report.failed),
     ];
     if report.is_quiet() {
@@ -289,6 +290,7 @@ async fn reconcile_passes(service: Arc<Service>, every: std::time::Duration) {
                 released = r.released.len(),
                 redispatched = r.redispatched.len(),
                 issue_comments = r.issue_comments.len(),
+                cleaned_up = r.cleaned_up.len(),
                 failed = r.failed.len(),
                 "reconciler repaired requests"
             ),

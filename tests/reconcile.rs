@@ -13,7 +13,7 @@ use tfpilot::github::Repo;
 use tfpilot::harness::{EXAMPLE_CONFIG, Harness, HarnessOptions, INFRA_REPO};
 use tfpilot::service::lifecycle::{Started, start_or_queue};
 use tfpilot::service::reconcile::pass;
-use tfpilot::sim::{CallFault, DeliveryFaults, FaultResponse};
+use tfpilot::sim::{CallFault, DeliveryFaults, FaultResponse, Permission};
 use tfpilot::store::{Acquire, Thread};
 
 /// Opens an issue from the form for a `dev` bucket named `name` and lets tfpilot
@@ -335,4 +335,141 @@ async fn an_applied_request_is_never_queued_or_applied_again() {
     let report = pass(svc).await.unwrap();
     assert!(report.redispatched.is_empty(), "{report:?}");
     assert_eq!(applies_of(&h, &b.id), 1);
+}
+
+/// A `dev` request (no approvals, applied on merge) taken to applied, its requester
+/// allowed to destroy it. Returns the request's id and PR.
+async fn applied_request(h: &Harness, name: &str) -> (String, u64) {
+    h.sim
+        .set_permission(INFRA_REPO, "alice", Permission::Write)
+        .unwrap();
+    let (_, id) = open_bucket_request(h, name).await;
+    h.run_workflows().await.unwrap();
+    let svc = &h.state.service;
+    let pr = svc
+        .requests
+        .get(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .pr()
+        .unwrap()
+        .number;
+    h.sim.merge_pull(INFRA_REPO, pr, "alice").unwrap();
+    h.settle().await.unwrap();
+    h.run_workflows().await.unwrap();
+    let applied = svc.requests.get(&id).await.unwrap().unwrap();
+    assert_eq!(derive_status(&applied, svc.now()), Status::Applied);
+    (id, pr)
+}
+
+/// `/tfpilot destroy` on `pr`, and the destroy run.
+async fn destroy(h: &Harness, pr: u64) {
+    h.sim
+        .comment(INFRA_REPO, pr, "alice", "/tfpilot destroy")
+        .unwrap();
+    h.settle().await.unwrap();
+    h.run_workflows().await.unwrap();
+}
+
+fn cleanup_pulls(h: &Harness, id: &str) -> Vec<tfpilot::sim::PullView> {
+    h.sim
+        .pulls(INFRA_REPO)
+        .into_iter()
+        .filter(|p| p.head_ref == format!("cleanup/{id}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_destroyed_request_whose_cleanup_pr_was_never_opened_gets_it_and_is_archived() {
+    let h = Harness::start(HarnessOptions {
+        now: chrono::Utc::now(),
+        ..HarnessOptions::default()
+    })
+    .await
+    .unwrap();
+    let (id, pr) = applied_request(&h, "acme-no-cleanup").await;
+    // GitHub refuses every new PR from the destroy on: neither the destroy's dispatch
+    // nor its completion opens the cleanup PR, and nothing is redelivered.
+    h.sim.fail_calls(CallFault::new(
+        "POST",
+        "/repos/{owner}/{repo}/pulls",
+        1_000,
+        FaultResponse::Status(502),
+    ));
+    destroy(&h, pr).await;
+    h.sim.clear_call_faults();
+    let svc = &h.state.service;
+    let stuck = svc.requests.get(&id).await.unwrap().expect("still live");
+    assert_eq!(derive_status(&stuck, svc.now()), Status::Destroyed);
+    assert!(cleanup_pulls(&h, &id).is_empty());
+
+    // Too early: the destroy's own completion may still be at work.
+    let report = pass(svc).await.unwrap();
+    assert!(report.cleaned_up.is_empty(), "{report:?}");
+    assert!(cleanup_pulls(&h, &id).is_empty());
+
+    h.clock.advance(Duration::minutes(11));
+    let report = pass(svc).await.unwrap();
+    assert_eq!(report.cleaned_up, vec![id.clone()], "{report:?}");
+    let cleanup = cleanup_pulls(&h, &id);
+    assert_eq!(cleanup.len(), 1, "{cleanup:#?}");
+    assert!(cleanup[0].merged, "dev merges its cleanup PR by itself");
+    assert_eq!(
+        h.sim
+            .file(INFRA_REPO, "main", &format!("envs/dev/tfpilot_{id}.tf")),
+        None,
+        "the request's file is gone from the default branch"
+    );
+    assert!(svc.requests.get(&id).await.unwrap().is_none(), "archived");
+
+    let writes_before = h.sim.write_calls().len();
+    let report = pass(svc).await.unwrap();
+    assert!(report.is_quiet(), "{report:?}");
+    assert_eq!(h.sim.write_calls().len(), writes_before);
+}
+
+#[tokio::test]
+async fn a_cleanup_pr_merged_while_deliveries_were_lost_archives_its_request() {
+    // Here a person merges cleanup PRs.
+    let config =
+        EXAMPLE_CONFIG.replacen("cleanup_auto_merge: true", "cleanup_auto_merge: false", 1);
+    let h = Harness::start(HarnessOptions {
+        now: chrono::Utc::now(),
+        config: Some(config),
+        ..HarnessOptions::default()
+    })
+    .await
+    .unwrap();
+    let (id, pr) = applied_request(&h, "acme-lost-merge").await;
+    destroy(&h, pr).await;
+    let svc = &h.state.service;
+    let cleanup = cleanup_pulls(&h, &id);
+    assert_eq!(cleanup.len(), 1, "{cleanup:#?}");
+    assert!(cleanup[0].open);
+
+    // Waiting for a person is nothing to repair: one read of the cleanup PR, no write.
+    h.clock.advance(Duration::minutes(11));
+    let writes_before = h.sim.write_calls().len();
+    let report = pass(svc).await.unwrap();
+    assert!(report.is_quiet(), "{report:?}");
+    assert_eq!(h.sim.write_calls().len(), writes_before);
+    let waiting = svc.requests.get(&id).await.unwrap().expect("still live");
+    assert_eq!(derive_status(&waiting, svc.now()), Status::Destroyed);
+
+    // The person's merge is never delivered.
+    h.sim.set_delivery_faults(DeliveryFaults {
+        drop_rate: 1.0,
+        ..DeliveryFaults::default()
+    });
+    h.sim
+        .merge_pull(INFRA_REPO, cleanup[0].number, "alice")
+        .unwrap();
+    h.settle().await.unwrap();
+    assert!(svc.requests.get(&id).await.unwrap().is_some());
+
+    let report = pass(svc).await.unwrap();
+    assert_eq!(report.cleaned_up, vec![id.clone()], "{report:?}");
+    assert!(svc.requests.get(&id).await.unwrap().is_none(), "archived");
+    assert_eq!(cleanup_pulls(&h, &id).len(), 1, "no second cleanup PR");
 }

@@ -1046,7 +1046,6 @@ async fn three_replicas_with_duplicated_and_reordered_deliveries_end_like_one_in
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "flaky: about 1 run in 5 finds a repair gap (a prod request destroyed without its cleanup PR, 2026-12-07); run with --run-ignored all"]
 async fn with_failing_stores_and_a_flaky_github_the_same_facts_after_repair() {
     let Some(mut w) = world(
         "stress-faults",

@@ -10,7 +10,11 @@
 //! gone is released and the next in line started, and a holder that never got its
 //! run (its dispatch failed after the lock was granted) is found on GitHub or
 //! dispatched again under the grant's once-key. A request issue without tfpilot's
-//! comment (the link to the PR) gets it. Everything is idempotent and
+//! comment (the link to the PR) gets it. A request destroyed a while ago and still
+//! live gets what the destroy's completion does (`finish_destroy`): its cleanup PR
+//! opened when that was lost, merged where the environment allows, and the request
+//! archived once it is merged (also when the merge's own delivery was lost).
+//! Everything is idempotent and
 //! conditional, so any number of replicas may reconcile at once; one request's or
 //! lock's failure is logged and the pass goes on with the rest.
 
@@ -23,7 +27,7 @@ use crate::github::{Repo, WorkflowRun};
 use crate::store::{LockHolder, Release};
 
 use super::dispatch::{dispatch, repo_of_request};
-use super::lifecycle::{dispatch_holder, holder_gone};
+use super::lifecycle::{dispatch_holder, finish_destroy, holder_gone};
 use super::{Service, ServiceError, effects, sync};
 
 /// A lock holder without a run this long is taken to have lost its dispatch.
@@ -46,6 +50,9 @@ pub struct ReconcileReport {
     pub redispatched: Vec<String>,
     /// Requests whose issue lacked tfpilot's comment (the link to the PR) and got it.
     pub issue_comments: Vec<String>,
+    /// Destroyed requests whose cleanup went on: the cleanup PR opened, merged or seen
+    /// merged, the request archived.
+    pub cleaned_up: Vec<String>,
     /// Requests or environments a pass could not repair this time (logged).
     pub failed: Vec<String>,
 }
@@ -58,6 +65,7 @@ impl ReconcileReport {
             && self.released.is_empty()
             && self.redispatched.is_empty()
             && self.issue_comments.is_empty()
+            && self.cleaned_up.is_empty()
             && self.failed.is_empty()
     }
 }
@@ -97,6 +105,20 @@ pub fn render_lags(request: &Request) -> bool {
     }
 }
 
+/// True when the request's destroy succeeded a while ago and the request is still
+/// live: what follows a destroy (the cleanup PR opened, merged where the environment
+/// allows, the request archived on its merge) was lost, or the cleanup PR waits for
+/// a person.
+pub fn destroy_unfinished(request: &Request, now: chrono::DateTime<chrono::Utc>) -> bool {
+    request.run(WorkflowKind::Destroy).is_some_and(|run| {
+        run.succeeded()
+            && run
+                .updated_at
+                .or(run.triggered_at)
+                .is_some_and(|t| now - t > Duration::minutes(STUCK_AFTER_MINUTES))
+    })
+}
+
 /// One pass over every live request and every environment lock.
 pub async fn pass(svc: &Service) -> Result<ReconcileReport, ServiceError> {
     let mut report = ReconcileReport::default();
@@ -116,7 +138,8 @@ pub async fn pass(svc: &Service) -> Result<ReconcileReport, ServiceError> {
     Ok(report)
 }
 
-/// Repairs one request: stuck runs re-read, a lagging render redone.
+/// Repairs one request: stuck runs re-read, a lost first plan dispatched, a lagging
+/// render redone, a missing issue link posted, a destroy's cleanup carried on.
 async fn request(
     svc: &Service,
     id: &str,
@@ -163,6 +186,20 @@ async fn request(
     if Box::pin(super::issues::repair_created_comment(svc, &repo, &fresh)).await? {
         tracing::info!(event = "reconcile.issue_comment", request_id = %id, "link to the PR posted on the request's issue");
         report.issue_comments.push(id.to_string());
+    }
+    if destroy_unfinished(&fresh, svc.now()) {
+        // One GitHub call (the cleanup branch's PRs) when it waits for a person.
+        let cleanup_pr = |r: &Request| r.github.as_ref().and_then(|g| g.cleanup_pr.clone());
+        let before = cleanup_pr(&fresh);
+        Box::pin(finish_destroy(svc, &repo, &fresh)).await?;
+        let went_on = match svc.requests.get(id).await? {
+            None => true,
+            Some(after) => cleanup_pr(&after) != before,
+        };
+        if went_on {
+            tracing::info!(event = "reconcile.cleanup", request_id = %id, "destroyed request's cleanup went on");
+            report.cleaned_up.push(id.to_string());
+        }
     }
     Ok(())
 }

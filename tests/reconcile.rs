@@ -42,6 +42,12 @@ async fn open_bucket_request(h: &Harness, name: &str) -> (u64, String) {
     (issue, id)
 }
 
+/// The number of request `id`'s PR.
+async fn pr_of(h: &Harness, id: &str) -> u64 {
+    let request = h.state.service.requests.get(id).await.unwrap().unwrap();
+    request.pr().expect("a request PR").number
+}
+
 #[tokio::test]
 async fn a_plan_whose_deliveries_were_lost_is_recovered_and_shown() {
     // tfpilot's clock starts at the simulator's (wall-clock) time: "stuck" compares
@@ -120,15 +126,7 @@ async fn an_issue_whose_link_to_the_pr_was_never_posted_gets_it() {
 
     let report = pass(svc).await.unwrap();
     assert_eq!(report.issue_comments, vec![id.clone()], "{report:?}");
-    let pr = svc
-        .requests
-        .get(&id)
-        .await
-        .unwrap()
-        .unwrap()
-        .pr()
-        .unwrap()
-        .number;
+    let pr = pr_of(&h, &id).await;
     let posted = links();
     assert_eq!(posted.len(), 1, "{posted:#?}");
     assert!(
@@ -346,15 +344,7 @@ async fn applied_request(h: &Harness, name: &str) -> (String, u64) {
     let (_, id) = open_bucket_request(h, name).await;
     h.run_workflows().await.unwrap();
     let svc = &h.state.service;
-    let pr = svc
-        .requests
-        .get(&id)
-        .await
-        .unwrap()
-        .unwrap()
-        .pr()
-        .unwrap()
-        .number;
+    let pr = pr_of(h, &id).await;
     h.sim.merge_pull(INFRA_REPO, pr, "alice").unwrap();
     h.settle().await.unwrap();
     h.run_workflows().await.unwrap();

@@ -230,6 +230,11 @@ pub fn patch_workflow_run(
             .map_or(run.updated_at, |t| t.max(run.updated_at));
         github.destroy_triggered_at = Some(at);
     }
+    if before.is_none() && kind == WorkflowKind::Destroy && github.destroy_triggered_at.is_none() {
+        // A destroy run known only from its own events (its dispatch's record was lost,
+        // and the retry found the destroy under way): it was triggered all the same.
+        github.destroy_triggered_at = Some(run.updated_at);
+    }
     *github.workflows.slot(kind) = Some(after);
     next.push_timeline(entry(run.updated_at, what, None));
     // A run of the queued kind under way or done means the wait is over: an attempt
@@ -888,6 +893,40 @@ mod tests {
         let mut other = ev(1, "completed", Some("failure"), 9);
         other.id = 7;
         assert_eq!(patch_workflow_run(&r, WorkflowKind::Plan, &other), None);
+    }
+
+    #[test]
+    fn a_destroy_run_seen_before_its_dispatch_record_is_a_trigger() {
+        let mut first = ev(1, "in_progress", None, 60);
+        first.display_title = Some("tfpilot destroy req_dev_s3_tgqpp8 n0nce1".into());
+        let r = patch_workflow_run(&empty(), WorkflowKind::Destroy, &first).expect("tracked");
+        assert_eq!(
+            r.github.as_ref().and_then(|g| g.destroy_triggered_at),
+            Some(t(60))
+        );
+        // The stale rule counts from it, as after a recorded dispatch.
+        assert_eq!(derive_status(&r, t(60 + 5 * 60)), Status::Destroying);
+        // The dispatch's record, arriving late, keeps the run and sets its own time.
+        let recorded =
+            record_dispatch(&r, WorkflowKind::Destroy, "n0nce1", t(30), Some(RUN)).expect("nonce");
+        assert_eq!(
+            recorded
+                .github
+                .as_ref()
+                .and_then(|g| g.destroy_triggered_at),
+            Some(t(30))
+        );
+        // Later events of the tracked run do not move the trigger.
+        let done = patch_workflow_run(
+            &r,
+            WorkflowKind::Destroy,
+            &ev(1, "completed", Some("success"), 120),
+        )
+        .expect("done");
+        assert_eq!(
+            done.github.as_ref().and_then(|g| g.destroy_triggered_at),
+            Some(t(60))
+        );
     }
 
     #[test]

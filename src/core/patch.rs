@@ -231,8 +231,8 @@ pub fn patch_workflow_run(
         github.destroy_triggered_at = Some(at);
     }
     if before.is_none() && kind == WorkflowKind::Destroy && github.destroy_triggered_at.is_none() {
-        // A destroy run known only from its own events (its dispatch's record was lost,
-        // and the retry found the destroy under way): it was triggered all the same.
+        // A destroy run known only from its own events (its dispatch's record was
+        // lost): it was triggered all the same, and the stale rule counts from here.
         github.destroy_triggered_at = Some(run.updated_at);
     }
     *github.workflows.slot(kind) = Some(after);

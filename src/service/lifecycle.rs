@@ -18,7 +18,7 @@ use crate::github::{
     FileChange, MergeRequest, NewPullRequest, PullRequest, Repo, RunStatus,
     create_branch_with_files,
 };
-use crate::store::{Acquire, EnvRef, LockHolder, Release, StoreError};
+use crate::store::{Acquire, Archived, EnvRef, LockHolder, Release, StoreError};
 
 use super::dispatch::{Dispatched, dispatch, repo_of_request};
 use super::{Service, ServiceError};
@@ -599,15 +599,18 @@ async fn record_cleanup_pr(
 
 /// After a successful destroy: merge the cleanup PR when the environment allows it,
 /// then archive the request once nothing of it remains on the default branch.
+/// Returns whether it moved anything on (opened or merged the cleanup PR, archived);
+/// `false` while the cleanup PR waits for a person.
 pub async fn finish_destroy(
     svc: &Service,
     repo: &Repo,
     request: &Request,
-) -> Result<(), ServiceError> {
+) -> Result<bool, ServiceError> {
     let env = env_config(svc, repo, request).await?;
     let auto_merge = env.as_ref().is_some_and(|e| e.cleanup_auto_merge);
     let branch = cleanup_branch(&request.id);
     let mut pulls = svc.github.list_pulls_by_head(repo, &branch).await?;
+    let mut opened = false;
     if pulls.is_empty() {
         // Opening the cleanup PR failed when the destroy was dispatched: open it now.
         // Only with nothing of the request left on the default branch is there
@@ -617,6 +620,7 @@ pub async fn finish_destroy(
             None => return archive(svc, &request.id).await,
             Some(number) => pulls.push(svc.github.get_pull(repo, number).await?),
         }
+        opened = true;
     }
     let open = pulls
         .iter()
@@ -638,10 +642,11 @@ pub async fn finish_destroy(
                 .await?;
             let after = svc.github.get_pull(repo, pull.number).await?;
             record_cleanup_pr(svc, request, &after).await?;
-            Box::pin(archive(svc, &request.id)).await
+            Box::pin(archive(svc, &request.id)).await?;
+            Ok(true)
         }
         // A person merges it; the merge event archives.
-        Some(_) => Ok(()),
+        Some(_) => Ok(opened),
         None if merged => {
             // Merged by a concurrent copy of this step (another replica) or by a
             // person: record it first, or the archive keeps the cleanup PR open.
@@ -653,15 +658,16 @@ pub async fn finish_destroy(
             }
             archive(svc, &request.id).await
         }
-        None => Ok(()),
+        None => Ok(opened),
     }
 }
 
-/// Moves a destroyed request to `history/`.
-pub async fn archive(svc: &Service, request_id: &str) -> Result<(), ServiceError> {
+/// Moves a destroyed request to `history/`. Returns whether this call moved it (not
+/// another replica or an earlier attempt).
+pub async fn archive(svc: &Service, request_id: &str) -> Result<bool, ServiceError> {
     let archived = svc.requests.archive(request_id).await?;
     tracing::info!(request_id, outcome = ?archived, "request archived");
-    Ok(())
+    Ok(archived == Archived::Moved)
 }
 
 /// `pull_request.closed` on a merged cleanup PR: archive a destroyed request.

@@ -14,15 +14,15 @@
 //! live gets what the destroy's completion does (`finish_destroy`): its cleanup PR
 //! opened when that was lost, merged where the environment allows, and the request
 //! archived once it is merged (also when the merge's own delivery was lost).
-//! Everything is idempotent and
-//! conditional, so any number of replicas may reconcile at once; one request's or
-//! lock's failure is logged and the pass goes on with the rest.
+//! Everything is idempotent and conditional, so any number of replicas may reconcile
+//! at once; one request's or lock's failure is logged and the pass goes on with the
+//! rest.
 
 use chrono::Duration;
 
 use crate::core::contract::parse_run_name;
 use crate::core::patch::patch_workflow_run;
-use crate::core::request::{Request, WorkflowKind};
+use crate::core::request::{Request, RunFacts, WorkflowKind};
 use crate::github::{Repo, WorkflowRun};
 use crate::store::{LockHolder, Release};
 
@@ -73,12 +73,18 @@ impl ReconcileReport {
 /// True when a run of `request` has been queued or in progress for too long.
 pub fn has_stuck_run(request: &Request, now: chrono::DateTime<chrono::Utc>) -> bool {
     WorkflowKind::ALL.iter().any(|kind| {
-        request.run(*kind).is_some_and(|run| {
-            let last_news = run.updated_at.or(run.triggered_at);
-            run.is_active()
-                && last_news.is_some_and(|t| now - t > Duration::minutes(STUCK_AFTER_MINUTES))
-        })
+        request
+            .run(*kind)
+            .is_some_and(|run| run.is_active() && quiet_for_long(run, now))
     })
+}
+
+/// True when the run's last news (its last event, else its dispatch) is older than
+/// [`STUCK_AFTER_MINUTES`].
+fn quiet_for_long(run: &RunFacts, now: chrono::DateTime<chrono::Utc>) -> bool {
+    run.updated_at
+        .or(run.triggered_at)
+        .is_some_and(|t| now - t > Duration::minutes(STUCK_AFTER_MINUTES))
 }
 
 /// True when the request's PR has been open a while and no plan was ever dispatched
@@ -110,13 +116,9 @@ pub fn render_lags(request: &Request) -> bool {
 /// allows, the request archived on its merge) was lost, or the cleanup PR waits for
 /// a person.
 pub fn destroy_unfinished(request: &Request, now: chrono::DateTime<chrono::Utc>) -> bool {
-    request.run(WorkflowKind::Destroy).is_some_and(|run| {
-        run.succeeded()
-            && run
-                .updated_at
-                .or(run.triggered_at)
-                .is_some_and(|t| now - t > Duration::minutes(STUCK_AFTER_MINUTES))
-    })
+    request
+        .run(WorkflowKind::Destroy)
+        .is_some_and(|run| run.succeeded() && quiet_for_long(run, now))
 }
 
 /// One pass over every live request and every environment lock.
@@ -189,14 +191,7 @@ async fn request(
     }
     if destroy_unfinished(&fresh, svc.now()) {
         // One GitHub call (the cleanup branch's PRs) when it waits for a person.
-        let cleanup_pr = |r: &Request| r.github.as_ref().and_then(|g| g.cleanup_pr.clone());
-        let before = cleanup_pr(&fresh);
-        Box::pin(finish_destroy(svc, &repo, &fresh)).await?;
-        let went_on = match svc.requests.get(id).await? {
-            None => true,
-            Some(after) => cleanup_pr(&after) != before,
-        };
-        if went_on {
+        if Box::pin(finish_destroy(svc, &repo, &fresh)).await? {
             tracing::info!(event = "reconcile.cleanup", request_id = %id, "destroyed request's cleanup went on");
             report.cleaned_up.push(id.to_string());
         }

@@ -31,6 +31,12 @@
 //! same simulator and sends it the same `ignorable` and state deliveries; the
 //! table then shows both and tfpilot/Probot throughput ratios.
 //!
+//! `--pin` gives the server under test one CPU and the load generator another
+//! (`taskset`): tfpilot's runtime threads, and every thread of Probot's node,
+//! run on the first CPU this process may use, the load generator on the last.
+//! With `--server-threads 1` that is one core and one event loop each, the
+//! like-for-like comparison with Node (`bench/run.sh` runs `ignorable` so).
+//!
 //! ```sh
 //! bench/run.sh                      # or:
 //! cargo run --bin bench_webhooks -- --count 2000 --concurrency 16 --probot bench/probot
@@ -56,7 +62,7 @@ use tfpilot::store::{FolderStore, Store, open_store};
 
 type BoxError = Box<dyn std::error::Error>;
 
-const USAGE: &str = "usage: bench_webhooks [--count N] [--ignorable-count N] [--concurrency N] [--server-threads N] [--rounds N] [--store URL] [--probot DIR] [ignorable] [state] [roundtrip] [command]";
+const USAGE: &str = "usage: bench_webhooks [--count N] [--ignorable-count N] [--concurrency N] [--server-threads N] [--pin] [--rounds N] [--store URL] [--probot DIR] [ignorable] [state] [roundtrip] [command]";
 
 struct Args {
     count: usize,
@@ -66,6 +72,8 @@ struct Args {
     concurrency: usize,
     /// Worker threads of tfpilot's runtime.
     server_threads: usize,
+    /// Pin the load generator to the last CPU and the servers to the others.
+    pin: bool,
     /// Measured runs of the ignorable scenario per server, interleaved.
     rounds: usize,
     store: Option<String>,
@@ -79,7 +87,8 @@ fn parse_args() -> Result<Args, String> {
         ignorable_count: 20_000,
         concurrency: 16,
         server_threads: 2,
-        rounds: 5,
+        pin: false,
+        rounds: 7,
         store: None,
         probot: None,
         scenarios: Vec::new(),
@@ -114,6 +123,7 @@ fn parse_args() -> Result<Args, String> {
                     .filter(|n| *n > 0)
                     .ok_or("--rounds N (at least 1)")?
             }
+            "--pin" => args.pin = true,
             "--store" => args.store = Some(it.next().ok_or("--store URL")?),
             "--probot" => args.probot = Some(it.next().ok_or("--probot DIR")?.into()),
             "ignorable" | "state" | "roundtrip" | "command" => args.scenarios.push(a),
@@ -810,6 +820,54 @@ async fn command_deliveries(
         .collect())
 }
 
+/// With `--pin`: the CPU for the server under test (tfpilot's runtime threads,
+/// or every thread of Probot's node) and the one for the load generator, the
+/// first and the last this process may run on.
+fn pin_cpus() -> Result<(String, String), BoxError> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .ok_or("no Cpus_allowed_list in /proc/self/status")?;
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',') {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let (lo, hi): (u32, u32) = (lo.parse()?, hi.parse()?);
+        cpus.extend(lo..=hi);
+    }
+    match (cpus.first(), cpus.last()) {
+        (Some(server), Some(load)) if server != load => Ok((server.to_string(), load.to_string())),
+        _ => Err(format!("--pin needs two CPUs; this process may use {}", list.trim()).into()),
+    }
+}
+
+/// Pins the threads of process `pid` (those named `comm`, or all) to `cpus`.
+fn pin(pid: &str, comm: Option<&str>, cpus: &str) -> Result<(), BoxError> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let dir = task?.path();
+        if let Some(comm) = comm {
+            let name = std::fs::read_to_string(dir.join("comm"))?;
+            if name.trim_end() != comm {
+                continue;
+            }
+        }
+        pin_thread(&dir.file_name().unwrap_or_default().to_string_lossy(), cpus)?;
+    }
+    Ok(())
+}
+
+/// Pins one thread (a `/proc/self/task` id) to `cpus`, with util-linux's `taskset`.
+fn pin_thread(tid: &str, cpus: &str) -> Result<(), BoxError> {
+    let out = std::process::Command::new("taskset")
+        .args(["-p", "-c", cpus, tid])
+        .output()
+        .map_err(|e| format!("--pin runs taskset (util-linux): {e}"))?;
+    if !out.status.success() {
+        return Err(format!("taskset {tid}: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(())
+}
+
 /// A running Probot app.
 struct Probot {
     child: tokio::process::Child,
@@ -933,8 +991,8 @@ fn runtime(name: &str, workers: usize) -> std::io::Result<Runtime> {
 fn main() -> Result<(), BoxError> {
     let args = parse_args()?;
     // tfpilot's router and everything it calls (store, GitHub client) run on
-    // two threads of their own, as `tfpilot serve` does on a 2-core machine;
-    // the simulator answers on a third.
+    // threads of their own (`--server-threads`, 2 by default: what `tfpilot
+    // serve` starts on a 2-core machine); the simulator answers on another.
     let app_rt = runtime("tfpilot", args.server_threads)?;
     let sim_rt = runtime("simulator", 1)?;
     // The load generator: one thread of its own (this one), one runtime.
@@ -958,6 +1016,15 @@ fn main() -> Result<(), BoxError> {
         Ok::<_, BoxError>((h, store_label))
     })?;
     let listener = app_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let pinned = if args.pin {
+        let (server, load) = pin_cpus()?;
+        pin("self", Some("tfpilot"), &server)?;
+        pin_thread(&gettid(), &load)?;
+        println!("pinned: servers under test on CPU {server}, the load generator on CPU {load}");
+        Some(server)
+    } else {
+        None
+    };
     let target = Target {
         addr: listener.local_addr()?,
         path: "/webhooks/github".into(),
@@ -994,6 +1061,9 @@ fn main() -> Result<(), BoxError> {
     let probot = match &args.probot {
         Some(dir) => {
             let p = load_rt.block_on(start_probot(dir, h.sim.base_url()))?;
+            if let Some(cpu) = &pinned {
+                pin(&p.pid, None, cpu)?;
+            }
             println!(
                 "probot   on {} (node {}); idle RSS {} kB (node only)",
                 p.target.url(),

@@ -6,11 +6,12 @@
 # Builds the load generator (debug unless --release; CI never runs this),
 # installs the pinned Probot app (npm ci into bench/probot/node_modules),
 # measures the idle RSS of `tfpilot serve` on its own, then runs
-# `bench_webhooks --probot bench/probot` twice: ignorable deliveries with each
-# server on one core and one thread, the load generator on the other (7
-# interleaved rounds per server, after a warm-up), then state changes, round
-# trips and commands with tfpilot on one thread per core. The same deliveries
-# at the same count and concurrency over loopback to both, printing throughput,
+# `bench_webhooks --probot bench/probot` twice: ignorable deliveries (runs of
+# other workflows, comments that are not commands) with each server on one
+# core and one thread, the load generator on the other (7 interleaved rounds
+# per server, after a warm-up), then state changes, round trips and commands
+# with tfpilot on one thread per core. The same deliveries at the same count
+# and concurrency over loopback to both, printing throughput,
 # p50/p90/p99, server and sender CPU per delivery, store ops and GitHub calls
 # per delivery (from tfpilot's /metrics), RSS, and the tfpilot/Probot ratios.
 # With --s3 it then runs tfpilot alone again with the store on a local S3
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --release) profile=release; cargo_flags=(--release) ;;
     --s3) s3=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) args+=("$1") ;;
   esac
   shift
@@ -79,12 +80,12 @@ else
   echo "tfpilot serve did not stay up:"; cat "$scratch/serve.log"
 fi
 
-echo "== ignorable deliveries, tfpilot and Probot on one core and one event loop each"
+echo "== ignorable deliveries (other workflows' runs, comments that are not commands), tfpilot and Probot on one core and one event loop each"
 # Node runs Probot's JavaScript on one thread; the load generator gets a core of
 # its own, so neither server competes with it (docs/benchmarks.md, "Threads and cores").
 pin=(--pin)
 if [ "$(nproc)" -lt 2 ]; then pin=(); echo "(one CPU: nothing to pin)"; fi
-"$bin/bench_webhooks" --probot bench/probot "${pin[@]}" --server-threads 1 "${args[@]}" ignorable
+"$bin/bench_webhooks" --probot bench/probot "${pin[@]}" --server-threads 1 "${args[@]}" ignorable comment
 
 echo "== state changes, round trips and commands, tfpilot as \`tfpilot serve\` runs here ($(nproc) threads)"
 "$bin/bench_webhooks" --probot bench/probot --server-threads "$(nproc)" "${args[@]}" state roundtrip command

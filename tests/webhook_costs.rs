@@ -121,11 +121,20 @@ async fn warm_up(h: &Harness) {
 }
 
 async fn deliver(h: &Harness, delivery: &str, payload: &Value) -> (StatusCode, String) {
+    deliver_as(h, "workflow_run", delivery, payload).await
+}
+
+async fn deliver_as(
+    h: &Harness,
+    event: &str,
+    delivery: &str,
+    payload: &Value,
+) -> (StatusCode, String) {
     let mut payload = payload.clone();
     payload["installation"]["id"] = json!(h.sim.installation_id());
     let body = serde_json::to_vec(&payload).expect("json");
     let req = HttpRequest::post("/webhooks/github")
-        .header("x-github-event", "workflow_run")
+        .header("x-github-event", event)
         .header("x-github-delivery", delivery)
         .header("x-hub-signature-256", sign(SECRET.as_bytes(), &body))
         .header("content-type", "application/json")
@@ -157,10 +166,14 @@ async fn github_calls(h: &Harness) -> u64 {
 
 /// Store operations and GitHub calls of one delivery.
 async fn cost(h: &Harness, delivery: &str, payload: &Value) -> (String, u64, u64) {
+    cost_as(h, "workflow_run", delivery, payload).await
+}
+
+async fn cost_as(h: &Harness, event: &str, delivery: &str, payload: &Value) -> (String, u64, u64) {
     let ops = h.store_counts.counts();
     let calls = github_calls(h).await;
     let sim_calls = h.sim.calls().len();
-    let (code, text) = deliver(h, delivery, payload).await;
+    let (code, text) = deliver_as(h, event, delivery, payload).await;
     assert!(code.is_success(), "{delivery}: {code} {text}");
     let spent = h.store_counts.counts().since(&ops);
     let calls = github_calls(h).await - calls;
@@ -356,4 +369,86 @@ async fn unrelated_runs_are_ignored_before_the_whole_payload_is_read_but_never_b
     )
     .await;
     assert_eq!(outcome, "processed");
+}
+
+/// A person's comment on an issue, as GitHub sends it (a real payload), with
+/// `body`.
+fn comment(action: &str, body: &str) -> Value {
+    let mut v: Value = serde_json::from_str(include_str!(
+        "../fixtures/github/webhooks/issue_comment.created.1.json"
+    ))
+    .expect("fixture");
+    v["action"] = json!(action);
+    v["comment"]["body"] = json!(body);
+    // On the harness's repository, which the simulator knows.
+    let (owner, name) = INFRA_REPO.split_once('/').expect("owner/name");
+    v["repository"]["name"] = json!(name);
+    v["repository"]["full_name"] = json!(INFRA_REPO);
+    v["repository"]["owner"]["login"] = json!(owner);
+    v
+}
+
+#[tokio::test]
+async fn comments_not_addressed_to_tfpilot_cost_nothing_and_are_never_ignored_before_the_signature()
+{
+    let (h, _pr) = with_pr(None).await;
+    warm_up(&h).await;
+    for (n, (action, body)) in [
+        (
+            "created",
+            "Looks good to me.\n\nCould we pin the provider version?",
+        ),
+        ("created", "please run /tfpilot apply"),
+        ("created", "```\n/tfpilot apply\n```"),
+        ("created", "> /tfpilot apply\n\nwhy was this applied?"),
+        ("created", ""),
+        ("edited", "/tfpilot apply"),
+        ("deleted", "/tfpilot apply"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (outcome, ops, calls) = cost_as(
+            &h,
+            "issue_comment",
+            &format!("chat-{n}"),
+            &comment(action, body),
+        )
+        .await;
+        assert_eq!(
+            (outcome.as_str(), ops, calls),
+            ("ignored", 0, 0),
+            "{action} {body:?}"
+        );
+    }
+
+    // A wrong signature is refused first, whatever the comment says.
+    let body = serde_json::to_vec(&comment("created", "thanks!")).expect("json");
+    let req = HttpRequest::post("/webhooks/github")
+        .header("x-github-event", "issue_comment")
+        .header("x-github-delivery", "chat-forged")
+        .header("x-hub-signature-256", sign(b"not-the-secret", &body))
+        .body(Body::from(body))
+        .expect("request");
+    let resp = h.app.clone().oneshot(req).await.expect("answer");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    // A payload the full parser refuses is refused, not ignored.
+    for field in ["issue", "repository", "sender"] {
+        let mut broken = comment("created", "thanks!");
+        broken.as_object_mut().expect("object").remove(field);
+        let (code, text) = deliver_as(&h, "issue_comment", "chat-broken", &broken).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "without {field}: {text}");
+    }
+
+    // A command in the same payload is not ignored: it is handled (here the issue
+    // is not a request, which tfpilot says in a reply).
+    let (code, text) = deliver_as(
+        &h,
+        "issue_comment",
+        "chat-command",
+        &comment("created", "/tfpilot plan"),
+    )
+    .await;
+    assert_eq!((code, text.as_str()), (StatusCode::OK, "processed"));
 }

@@ -3,7 +3,8 @@
 // webhook middleware), one store write (a JSON file), one comment call
 // (POST /repos/{owner}/{repo}/issues/{n}/comments on the simulator, with the
 // installation token Probot gets and caches itself). Deliveries of workflows
-// that are not tfpilot's are answered without any of that, as tfpilot does.
+// that are not tfpilot's, and comments without a `/tfpilot` line, are
+// answered without any of that, as tfpilot does.
 //
 // Environment: PORT, APP_ID, PRIVATE_KEY (PEM), WEBHOOK_SECRET,
 // GITHUB_API_URL (the simulator), STORE_DIR, LOG_LEVEL, PROBOT_THROTTLE.
@@ -14,7 +15,23 @@ import { Probot, ProbotOctokit, createNodeMiddleware } from "probot";
 
 const storeDir = process.env.STORE_DIR ?? ".";
 
+// A comment addresses tfpilot when one of its lines starts with `/tfpilot`.
+const addressesTfpilot = (body) =>
+  (body ?? "").split("\n").some((line) => /^\/tfpilot(\s|$)/.test(line.trim()));
+
 const app = (probot) => {
+  probot.on("issue_comment.created", async (context) => {
+    const comment = context.payload.comment;
+    if (!addressesTfpilot(comment.body)) {
+      return;
+    }
+    // A command: one store write and one reply, as for a state change.
+    const facts = { issue: context.payload.issue.number, comment: comment.id, delivery: context.id };
+    await writeFile(join(storeDir, `comment-${comment.id}.json`), JSON.stringify(facts));
+    await context.octokit.rest.issues.createComment(
+      context.issue({ body: `seen ${comment.id}` }),
+    );
+  });
   probot.on("workflow_run", async (context) => {
     const run = context.payload.workflow_run;
     if (!run.name || !run.name.startsWith("tfpilot ")) {

@@ -11,6 +11,8 @@
 //!
 //! - `ignorable`: `workflow_run` deliveries of an unrelated workflow (answered
 //!   without touching the store);
+//! - `comment`: `issue_comment` deliveries of a person's comment that is not a
+//!   command, on an ordinary issue (answered without touching the store);
 //! - `state`: `workflow_run` deliveries that change a request's facts (each
 //!   request's plan run goes queued → in_progress); the requests have no
 //!   repository facts, so this is webhook → facts only, no GitHub call;
@@ -28,14 +30,15 @@
 //! load generator): `VmRSS` after start, `VmHWM` at the end.
 //!
 //! `--probot DIR` starts `node DIR/index.js` (see `bench/probot/`) against the
-//! same simulator and sends it the same `ignorable` and state deliveries; the
-//! table then shows both and tfpilot/Probot throughput ratios.
+//! same simulator and sends it the same `ignorable`, `comment` and state
+//! deliveries; the table then shows both and tfpilot/Probot throughput ratios.
 //!
 //! `--pin` gives the server under test one CPU and the load generator another
 //! (`taskset`): tfpilot's runtime threads, and every thread of Probot's node,
 //! run on the first CPU this process may use, the load generator on the last.
 //! With `--server-threads 1` that is one core and one event loop each, the
-//! like-for-like comparison with Node (`bench/run.sh` runs `ignorable` so).
+//! like-for-like comparison with Node (`bench/run.sh` runs `ignorable` and
+//! `comment` so).
 //!
 //! ```sh
 //! bench/run.sh                      # or:
@@ -62,7 +65,7 @@ use tfpilot::store::{FolderStore, Store, open_store};
 
 type BoxError = Box<dyn std::error::Error>;
 
-const USAGE: &str = "usage: bench_webhooks [--count N] [--ignorable-count N] [--concurrency N] [--server-threads N] [--pin] [--rounds N] [--store URL] [--probot DIR] [ignorable] [state] [roundtrip] [command]";
+const USAGE: &str = "usage: bench_webhooks [--count N] [--ignorable-count N] [--concurrency N] [--server-threads N] [--pin] [--rounds N] [--store URL] [--probot DIR] [ignorable] [comment] [state] [roundtrip] [command]";
 
 struct Args {
     count: usize,
@@ -126,13 +129,13 @@ fn parse_args() -> Result<Args, String> {
             "--pin" => args.pin = true,
             "--store" => args.store = Some(it.next().ok_or("--store URL")?),
             "--probot" => args.probot = Some(it.next().ok_or("--probot DIR")?.into()),
-            "ignorable" | "state" | "roundtrip" | "command" => args.scenarios.push(a),
+            "ignorable" | "comment" | "state" | "roundtrip" | "command" => args.scenarios.push(a),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
     if args.scenarios.is_empty() {
-        args.scenarios = ["ignorable", "state", "roundtrip", "command"]
+        args.scenarios = ["ignorable", "comment", "state", "roundtrip", "command"]
             .map(String::from)
             .to_vec();
     }
@@ -794,6 +797,98 @@ async fn state_deliveries(
     Ok(out)
 }
 
+/// Sends `deliveries` once to each server to warm it up (Node's JIT, both
+/// servers' caches), then `--rounds` measured times to each, tfpilot and
+/// Probot alternately, so that the machine's other load weighs on both alike.
+/// Prints every round and the per-round ratios; returns the median rounds.
+async fn interleaved(
+    name: &str,
+    deliveries: &[Delivery],
+    args: &Args,
+    (ours, store_label): (&Target, &str),
+    theirs: Option<(&Target, &str)>,
+) -> (Stats, Option<Stats>) {
+    let warm = &deliveries[..deliveries.len().min(2000)];
+    fire(ours, warm, args.concurrency).await;
+    if let Some((target, _)) = theirs {
+        fire(target, warm, args.concurrency).await;
+    }
+    // tfpilot's runtime threads (not the simulator's, nor the load generator's).
+    let tfpilot_threads = ("self", Some("tfpilot"));
+    let mut ours_runs = Vec::new();
+    let mut theirs_runs = Vec::new();
+    for _ in 0..args.rounds {
+        let s = measured(ours, deliveries, args.concurrency, tfpilot_threads).await;
+        print_row("tfpilot", name, store_label, &s);
+        ours_runs.push(s);
+        if let Some((target, pid)) = theirs {
+            let s = measured(target, deliveries, args.concurrency, (pid, None)).await;
+            print_row("probot", name, "json", &s);
+            theirs_runs.push(s);
+        }
+    }
+    let ours_median = median_run("tfpilot", name, &ours_runs);
+    if theirs_runs.is_empty() {
+        return (ours_median, None);
+    }
+    let theirs_median = median_run("probot", name, &theirs_runs);
+    let mut paired: Vec<f64> = ours_runs
+        .iter()
+        .zip(&theirs_runs)
+        .map(|(a, b)| a.throughput / b.throughput.max(1e-9))
+        .collect();
+    paired.sort_by(f64::total_cmp);
+    println!(
+        "{name}, tfpilot/probot throughput per round (adjacent runs): {} (median {:.1}x)",
+        paired
+            .iter()
+            .map(|r| format!("{r:.1}x"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        paired[paired.len() / 2],
+    );
+    (ours_median, Some(theirs_median))
+}
+
+/// `count` deliveries of one comment that does not address tfpilot, by a person
+/// on an ordinary issue: the `issue_comment` payload the simulator made for it
+/// (issue, comment, repository, sender and installation, as GitHub sends them),
+/// under a new delivery id each.
+async fn comment_deliveries(h: &Harness, count: usize) -> Result<Vec<Delivery>, BoxError> {
+    let already = h.sim.deliveries().len();
+    let issue = h.sim.open_issue(
+        INFRA_REPO,
+        "bob",
+        "Bucket retention for the audit logs",
+        "We keep audit logs for 400 days; the bucket expires them after 365.",
+        &[],
+    )?;
+    h.sim.comment(
+        INFRA_REPO,
+        issue,
+        "carol",
+        "Looks good to me. Could we also pin the provider version?\n\n> We keep audit logs for 400 days\n\nThat matches the policy.",
+    )?;
+    h.settle().await?;
+    let payload = h
+        .sim
+        .deliveries()
+        .into_iter()
+        .skip(already)
+        .find(|d| d.event == "issue_comment")
+        .ok_or("the simulator sent no issue_comment delivery")?
+        .payload;
+    Ok((0..count)
+        .map(|_| {
+            Delivery::new(
+                "issue_comment",
+                format!("bench-{:032x}", rand::random::<u128>()),
+                &payload,
+            )
+        })
+        .collect())
+}
+
 /// One `/tfpilot plan` comment by the requester on each of `count` requests'
 /// PRs: the `issue_comment` deliveries the simulator made for them, signed again.
 async fn command_deliveries(
@@ -935,7 +1030,7 @@ fn scratch_dir(what: &str) -> std::io::Result<PathBuf> {
 
 /// The median of `runs` (throughput, latencies, and CPU each taken
 /// separately), printed with the spread of throughput and CPU.
-fn median_run(who: &str, runs: &[Stats]) -> Stats {
+fn median_run(who: &str, scenario: &str, runs: &[Stats]) -> Stats {
     let median = |f: &dyn Fn(&Stats) -> Option<f64>| -> (Option<f64>, String) {
         let mut v: Vec<f64> = runs.iter().filter_map(f).collect();
         v.sort_by(f64::total_cmp);
@@ -959,9 +1054,9 @@ fn median_run(who: &str, runs: &[Stats]) -> Stats {
         p99: median(&|s| Some(s.p99)).0.unwrap_or(0.0),
     };
     if runs.len() > 1 {
-        print_row(who, "median", "", &m);
+        print_row(who, scenario, "median", &m);
         println!(
-            "{who:<8} ignorable  {} rounds: throughput {t_spread}/s, cpu {c_spread}us/d, sender cpu {l_spread}us/d (min-max)",
+            "{who:<8} {scenario:<10} {} rounds: throughput {t_spread}/s, cpu {c_spread}us/d, sender cpu {l_spread}us/d (min-max)",
             runs.len()
         );
     }
@@ -1074,59 +1169,51 @@ fn main() -> Result<(), BoxError> {
         }
         None => None,
     };
-    let mut probot_ignorable = None;
+    let mut probot_rows = Vec::new();
+    let comments = if args.scenarios.iter().any(|s| s == "comment") {
+        sim_rt.block_on(comment_deliveries(&h, args.ignorable_count))?
+    } else {
+        Vec::new()
+    };
     let mut summary: BTreeMap<&str, Stats> = BTreeMap::new();
     let mut prefix: u8 = 0;
     for scenario in &args.scenarios {
         match scenario.as_str() {
-            "ignorable" => {
-                // Warm-up, not measured: Node's JIT (and both servers' caches).
-                let warm = &ignorable[..ignorable.len().min(2000)];
-                load_rt.block_on(fire(&target, warm, args.concurrency));
-                if let Some(p) = &probot {
-                    load_rt.block_on(fire(&p.target, warm, args.concurrency));
-                }
-                let before = metrics();
-                let mut ours_runs = Vec::new();
-                let mut theirs_runs = Vec::new();
-                for _ in 0..args.rounds {
-                    let s = load_rt.block_on(measured(&target, &ignorable, args.concurrency, ours));
-                    print_row("tfpilot", "ignorable", &store_label, &s);
-                    ours_runs.push(s);
-                    if let Some(p) = &probot {
-                        let node = (p.pid.as_str(), None);
-                        let s = load_rt.block_on(measured(
-                            &p.target,
-                            &ignorable,
-                            args.concurrency,
-                            node,
-                        ));
-                        print_row("probot", "ignorable", "json", &s);
-                        theirs_runs.push(s);
-                    }
-                }
-                let n: usize = ours_runs.iter().map(|s| s.n).sum();
-                print_costs("ignorable", n, &metrics().since(&before));
-                let s = median_run("tfpilot", &ours_runs);
-                if !theirs_runs.is_empty() {
-                    probot_ignorable = Some(median_run("probot", &theirs_runs));
-                    let mut paired: Vec<f64> = ours_runs
-                        .iter()
-                        .zip(&theirs_runs)
-                        .map(|(a, b)| a.throughput / b.throughput.max(1e-9))
-                        .collect();
-                    paired.sort_by(f64::total_cmp);
+            "ignorable" | "comment" => {
+                let name: &'static str = if scenario == "ignorable" {
+                    "ignorable"
+                } else {
+                    "comment"
+                };
+                let deliveries = if name == "ignorable" {
+                    &ignorable
+                } else {
+                    &comments
+                };
+                if let Some(d) = deliveries.first().filter(|_| name == "comment") {
                     println!(
-                        "ignorable, tfpilot/probot throughput per round (adjacent runs): {} (median {:.1}x)",
-                        paired
-                            .iter()
-                            .map(|r| format!("{r:.1}x"))
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                        paired[paired.len() / 2],
+                        "payload size: ignorable issue_comment {} bytes",
+                        d.body.len()
                     );
                 }
-                summary.insert("ignorable", s);
+                let probot_target = probot.as_ref().map(|p| (&p.target, p.pid.as_str()));
+                let before = metrics();
+                let (ours_median, theirs_median) = load_rt.block_on(interleaved(
+                    name,
+                    deliveries,
+                    &args,
+                    (&target, &store_label),
+                    probot_target,
+                ));
+                print_costs(
+                    name,
+                    deliveries.len() * args.rounds,
+                    &metrics().since(&before),
+                );
+                if let Some(theirs) = theirs_median {
+                    probot_rows.push((name, name, theirs));
+                }
+                summary.insert(name, ours_median);
             }
             "state" | "roundtrip" | "command" => {
                 prefix += 1;
@@ -1178,10 +1265,7 @@ fn main() -> Result<(), BoxError> {
     );
 
     if let Some(mut p) = probot {
-        let mut rows = Vec::new();
-        if let Some(s) = probot_ignorable {
-            rows.push(("ignorable", "ignorable", s));
-        }
+        let mut rows = probot_rows;
         if let Some(ours) = ["roundtrip", "state"]
             .into_iter()
             .find(|k| summary.contains_key(k))

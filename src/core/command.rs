@@ -255,7 +255,9 @@ pub enum CommandParse {
 
 /// Parse a comment body into tfpilot commands.
 pub fn parse_comment(body: &str) -> CommandParse {
-    let skipped = skipped_ranges(body);
+    // The Markdown parse (code, quotes and HTML comments are skipped) only once a
+    // line starts with `/tfpilot`: most comments have none and cost one scan.
+    let mut skipped: Option<Vec<Range<usize>>> = None;
     let mut commands = Vec::new();
     let mut problems = Vec::new();
     let mut offset = 0usize;
@@ -271,6 +273,7 @@ pub fn parse_comment(body: &str) -> CommandParse {
         }
         // `first` is a subslice of `line`, so its start is found by pointer offset.
         let token_start = line_start + (first.as_ptr() as usize - line.as_ptr() as usize);
+        let skipped = skipped.get_or_insert_with(|| skipped_ranges(body));
         if skipped.iter().any(|r| r.contains(&token_start)) {
             continue;
         }
@@ -294,6 +297,11 @@ pub fn parse_comment(body: &str) -> CommandParse {
     } else {
         CommandParse::NotAddressed
     }
+}
+
+/// True when a line of the comment addresses `/tfpilot` (well formed or not).
+pub fn addresses_tfpilot(body: &str) -> bool {
+    !matches!(parse_comment(body), CommandParse::NotAddressed)
 }
 
 /// The reply text for `/tfpilot help` (Markdown).

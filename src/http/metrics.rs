@@ -38,6 +38,7 @@ pub struct Metrics {
     /// `workflow_run`/`ignored`, resolved once: most deliveries an organization
     /// sends are these, and counting them should cost one atomic add.
     ignored_runs: Counter,
+    ignored_comments: Counter,
 }
 
 impl Default for Metrics {
@@ -80,12 +81,19 @@ impl Metrics {
                 outcome: "ignored".into(),
             })
             .clone();
+        let ignored_comments = deliveries
+            .get_or_create(&DeliveryLabels {
+                event: "issue_comment".into(),
+                outcome: "ignored".into(),
+            })
+            .clone();
         Metrics {
             registry,
             root,
             deliveries,
             delivery_seconds,
             ignored_runs,
+            ignored_comments,
         }
     }
 
@@ -103,6 +111,12 @@ impl Metrics {
     /// `delivery("workflow_run", "ignored")`).
     pub fn ignored_run(&self) {
         self.ignored_runs.inc();
+    }
+
+    /// Counts one ignored `issue_comment` delivery (same counter as
+    /// `delivery("issue_comment", "ignored")`).
+    pub fn ignored_comment(&self) {
+        self.ignored_comments.inc();
     }
 
     /// The delivery count for one event and outcome (tests and the benchmark read it).

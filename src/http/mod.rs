@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::core::command::addresses_tfpilot;
 use crate::core::webhook::{Event, parse_event};
 use crate::service::{Outcome, Service, workflow_run};
 use metrics::Metrics;
@@ -146,12 +147,19 @@ async fn webhook(
             return rejection.into_response();
         }
     };
-    if delivery.event == "workflow_run" && not_tfpilots_run(&state, &delivery.body) {
+    // Most deliveries of an organization are neither tfpilot's runs nor commands:
+    // those are answered from a borrowed peek at a few fields, with no full parse.
+    let ignored: Option<fn(&Metrics)> = match delivery.event.as_str() {
+        "workflow_run" => not_tfpilots_run(&state, &delivery.body).then_some(Metrics::ignored_run),
+        "issue_comment" => not_a_command(&delivery.body).then_some(Metrics::ignored_comment),
+        _ => None,
+    };
+    if let Some(count) = ignored {
         state
             .metrics
             .delivery_seconds
             .observe(started.elapsed().as_secs_f64());
-        state.metrics.ignored_run();
+        count(&state.metrics);
         return (StatusCode::ACCEPTED, Outcome::Ignored.as_str()).into_response();
     }
     let event = match parse_event(&delivery.event, &delivery.body) {
@@ -265,6 +273,42 @@ fn not_tfpilots_run(state: &AppState, body: &[u8]) -> bool {
     .is_none()
 }
 
+/// Just enough of an `issue_comment` payload to tell whether it may be a command.
+#[derive(Deserialize)]
+struct CommentPeek<'a> {
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(borrow)]
+    comment: CommentText<'a>,
+    // Required, so a payload the full parser refuses is refused, not ignored.
+    #[serde(rename = "issue")]
+    _issue: IgnoredAny,
+    #[serde(rename = "repository")]
+    _repository: IgnoredAny,
+    #[serde(rename = "sender")]
+    _sender: IgnoredAny,
+}
+
+#[derive(Deserialize)]
+struct CommentText<'a> {
+    #[serde(borrow, default)]
+    body: Option<Cow<'a, str>>,
+    #[serde(rename = "id")]
+    _id: u64,
+    #[serde(rename = "user")]
+    _user: IgnoredAny,
+}
+
+/// True when a verified `issue_comment` body is certainly not a command (the same
+/// rules as [`crate::service::command::comment_is_relevant`]: not a new comment, or no line
+/// addresses `/tfpilot`); false when unsure, so the full parse decides.
+fn not_a_command(body: &[u8]) -> bool {
+    let Ok(peek) = serde_json::from_slice::<CommentPeek<'_>>(body) else {
+        return false;
+    };
+    peek.action != "created" || !addresses_tfpilot(peek.comment.body.as_deref().unwrap_or(""))
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -289,4 +333,101 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::not_a_command;
+    use crate::core::webhook::{Event, parse_event};
+    use crate::service::command::comment_is_relevant;
+
+    /// Real `issue_comment` payloads, one per action.
+    fn fixtures() -> Vec<Value> {
+        [
+            include_str!("../../fixtures/github/webhooks/issue_comment.created.1.json"),
+            include_str!("../../fixtures/github/webhooks/issue_comment.created.2.json"),
+            include_str!("../../fixtures/github/webhooks/issue_comment.edited.1.json"),
+            include_str!("../../fixtures/github/webhooks/issue_comment.deleted.1.json"),
+        ]
+        .into_iter()
+        .map(|s| serde_json::from_str(s).expect("fixture"))
+        .collect()
+    }
+
+    /// The peek against the handler's own rule, on one payload: it never ignores
+    /// what the handler acts on, and it does ignore a person's comment the handler
+    /// would ignore.
+    fn agrees(mut payload: Value, body: Option<&str>) {
+        payload["comment"]["body"] = body.map_or(Value::Null, |b| json!(b));
+        let bytes = serde_json::to_vec(&payload).expect("json");
+        let Ok(Event::IssueComment(e)) = parse_event("issue_comment", &bytes) else {
+            panic!("the fixture no longer parses");
+        };
+        let ignored = not_a_command(&bytes);
+        if comment_is_relevant(&e) {
+            assert!(!ignored, "a command was ignored: {body:?}");
+        } else if !e.comment.user.is_bot() && !e.sender.is_bot() {
+            assert!(
+                ignored,
+                "a person's non-command went the long way: {body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_comment_peek_decides_as_the_handler_on_real_payloads() {
+        let bodies = [
+            None,
+            Some(""),
+            Some("/tfpilot apply"),
+            Some("  /tfpilot plan\r\nthanks"),
+            Some("/tfpilot"),
+            Some("/tfpilot bogus --now"),
+            Some("/tfpilotapply"),
+            Some("please /tfpilot apply"),
+            Some("```\n/tfpilot apply\n```"),
+            Some("> /tfpilot apply"),
+            Some("<!-- /tfpilot apply -->"),
+            Some("`/tfpilot apply`"),
+            Some("Looks good.\n\n/tfpilot apply\n\n```\n/tfpilot destroy\n```"),
+            Some("\u{feff}/tfpilot apply"),
+            Some("/TFPILOT apply"),
+        ];
+        for payload in fixtures() {
+            for body in bodies {
+                agrees(payload.clone(), body);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_comment_peek_never_ignores_a_command(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just("/tfpilot".to_string()),
+                    Just(" apply".to_string()),
+                    Just(" plan".to_string()),
+                    Just("\n".to_string()),
+                    Just("\r\n".to_string()),
+                    Just("```".to_string()),
+                    Just("> ".to_string()),
+                    Just("<!-- ".to_string()),
+                    Just(" -->".to_string()),
+                    Just("`".to_string()),
+                    Just("    ".to_string()),
+                    Just("\"\\é".to_string()),
+                    "[a-z /]{0,8}",
+                ],
+                0..12,
+            ),
+            which in 0usize..4,
+        ) {
+            let body = parts.concat();
+            agrees(fixtures().swap_remove(which), Some(&body));
+        }
+    }
 }

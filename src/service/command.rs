@@ -13,7 +13,9 @@ pub mod fresh;
 pub mod replies;
 
 use crate::config::repo::{Action, EnvironmentConfig};
-use crate::core::command::{CommandAction, CommandParse, help_text, parse_comment};
+use crate::core::command::{
+    CommandAction, CommandParse, addresses_tfpilot, help_text, parse_comment,
+};
 use crate::core::gates;
 use crate::core::ids::RequestId;
 use crate::core::policy::{self, Denial, Grant, Person};
@@ -34,10 +36,7 @@ pub fn comment_is_relevant(e: &IssueCommentEvent) -> bool {
     e.action == "created"
         && !e.comment.user.is_bot()
         && !e.sender.is_bot()
-        && !matches!(
-            parse_comment(e.comment.body.as_deref().unwrap_or("")),
-            CommandParse::NotAddressed
-        )
+        && addresses_tfpilot(e.comment.body.as_deref().unwrap_or(""))
 }
 
 /// True for check-run deliveries tfpilot acts on: a button press, or "Re-run" on the

@@ -146,6 +146,18 @@ async fn deliver_as(
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The status of `payload` delivered with a signature made with another secret.
+async fn forged(h: &Harness, event: &str, payload: &Value) -> StatusCode {
+    let body = serde_json::to_vec(payload).expect("json");
+    let req = HttpRequest::post("/webhooks/github")
+        .header("x-github-event", event)
+        .header("x-github-delivery", format!("{event}-forged"))
+        .header("x-hub-signature-256", sign(b"not-the-secret", &body))
+        .body(Body::from(body))
+        .expect("request");
+    h.app.clone().oneshot(req).await.expect("answer").status()
+}
+
 fn total(c: &OpCounts) -> u64 {
     OpKind::ALL.into_iter().map(|op| c.total(op)).sum()
 }
@@ -344,15 +356,10 @@ async fn unrelated_runs_are_ignored_before_the_whole_payload_is_read_but_never_b
     assert_eq!((outcome.as_str(), ops, calls), ("ignored", 0, 0));
 
     // A wrong signature is refused first, whatever the payload says.
-    let body = serde_json::to_vec(&unrelated_run()).expect("json");
-    let req = HttpRequest::post("/webhooks/github")
-        .header("x-github-event", "workflow_run")
-        .header("x-github-delivery", "unrelated-forged")
-        .header("x-hub-signature-256", sign(b"not-the-secret", &body))
-        .body(Body::from(body))
-        .expect("request");
-    let resp = h.app.clone().oneshot(req).await.expect("answer");
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        forged(&h, "workflow_run", &unrelated_run()).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     // A payload the full parser refuses is refused, not ignored.
     let mut broken = unrelated_run();
@@ -423,15 +430,10 @@ async fn comments_not_addressed_to_tfpilot_cost_nothing_and_are_never_ignored_be
     }
 
     // A wrong signature is refused first, whatever the comment says.
-    let body = serde_json::to_vec(&comment("created", "thanks!")).expect("json");
-    let req = HttpRequest::post("/webhooks/github")
-        .header("x-github-event", "issue_comment")
-        .header("x-github-delivery", "chat-forged")
-        .header("x-hub-signature-256", sign(b"not-the-secret", &body))
-        .body(Body::from(body))
-        .expect("request");
-    let resp = h.app.clone().oneshot(req).await.expect("answer");
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        forged(&h, "issue_comment", &comment("created", "thanks!")).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     // A payload the full parser refuses is refused, not ignored.
     for field in ["issue", "repository", "sender"] {

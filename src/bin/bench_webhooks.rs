@@ -530,18 +530,28 @@ fn print_row(who: &str, scenario: &str, store: &str, s: &Stats) {
 /// in ns); where that file is missing, from the user + system clock ticks of
 /// `/proc/PID/task/TID/stat` (10 ms each).
 fn cpu_ns(pid: &str, comm: Option<&str>) -> Option<u64> {
-    let mut sum = 0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let dir = task.ok()?.path();
+    threads(pid, comm)
+        .ok()?
+        .iter()
+        .map(|dir| task_cpu_ns(dir))
+        .sum()
+}
+
+/// The `/proc/PID/task/TID` folders of process `pid`'s threads named `comm`, or
+/// of all its threads.
+fn threads(pid: &str, comm: Option<&str>) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let dir = task?.path();
         if let Some(comm) = comm {
-            let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+            let name = std::fs::read_to_string(dir.join("comm"))?;
             if name.trim_end() != comm {
                 continue;
             }
         }
-        sum += task_cpu_ns(&dir)?;
+        out.push(dir);
     }
-    Some(sum)
+    Ok(out)
 }
 
 /// CPU time of one thread (`/proc/PID/task/TID`), in nanoseconds.
@@ -813,12 +823,10 @@ async fn interleaved(
     if let Some((target, _)) = theirs {
         fire(target, warm, args.concurrency).await;
     }
-    // tfpilot's runtime threads (not the simulator's, nor the load generator's).
-    let tfpilot_threads = ("self", Some("tfpilot"));
     let mut ours_runs = Vec::new();
     let mut theirs_runs = Vec::new();
     for _ in 0..args.rounds {
-        let s = measured(ours, deliveries, args.concurrency, tfpilot_threads).await;
+        let s = measured(ours, deliveries, args.concurrency, TFPILOT_THREADS).await;
         print_row("tfpilot", name, store_label, &s);
         ours_runs.push(s);
         if let Some((target, pid)) = theirs {
@@ -915,6 +923,10 @@ async fn command_deliveries(
         .collect())
 }
 
+/// tfpilot's runtime threads in this process (not the simulator's, nor the load
+/// generator's), as `cpu_ns` and `pin` select them.
+const TFPILOT_THREADS: (&str, Option<&str>) = ("self", Some("tfpilot"));
+
 /// With `--pin`: the CPU for the server under test (tfpilot's runtime threads,
 /// or every thread of Probot's node) and the one for the load generator, the
 /// first and the last this process may run on.
@@ -938,14 +950,7 @@ fn pin_cpus() -> Result<(String, String), BoxError> {
 
 /// Pins the threads of process `pid` (those named `comm`, or all) to `cpus`.
 fn pin(pid: &str, comm: Option<&str>, cpus: &str) -> Result<(), BoxError> {
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let dir = task?.path();
-        if let Some(comm) = comm {
-            let name = std::fs::read_to_string(dir.join("comm"))?;
-            if name.trim_end() != comm {
-                continue;
-            }
-        }
+    for dir in threads(pid, comm)? {
         pin_thread(&dir.file_name().unwrap_or_default().to_string_lossy(), cpus)?;
     }
     Ok(())
@@ -1113,7 +1118,7 @@ fn main() -> Result<(), BoxError> {
     let listener = app_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let pinned = if args.pin {
         let (server, load) = pin_cpus()?;
-        pin("self", Some("tfpilot"), &server)?;
+        pin(TFPILOT_THREADS.0, TFPILOT_THREADS.1, &server)?;
         pin_thread(&gettid(), &load)?;
         println!("pinned: servers under test on CPU {server}, the load generator on CPU {load}");
         Some(server)
@@ -1143,8 +1148,6 @@ fn main() -> Result<(), BoxError> {
 
     let installation = h.sim.installation_id();
     let ignorable = ignorable_deliveries(args.ignorable_count, installation);
-    // tfpilot's runtime threads (not the simulator's, nor the load generator's).
-    let ours = ("self", Some("tfpilot"));
     if let Some(d) = ignorable.first() {
         println!(
             "payload sizes: ignorable workflow_run {} bytes",
@@ -1175,27 +1178,22 @@ fn main() -> Result<(), BoxError> {
     } else {
         Vec::new()
     };
+    if let Some(d) = comments.first() {
+        println!(
+            "payload size: ignorable issue_comment {} bytes",
+            d.body.len()
+        );
+    }
     let mut summary: BTreeMap<&str, Stats> = BTreeMap::new();
     let mut prefix: u8 = 0;
     for scenario in &args.scenarios {
         match scenario.as_str() {
             "ignorable" | "comment" => {
-                let name: &'static str = if scenario == "ignorable" {
-                    "ignorable"
+                let (name, deliveries) = if scenario == "ignorable" {
+                    ("ignorable", &ignorable)
                 } else {
-                    "comment"
+                    ("comment", &comments)
                 };
-                let deliveries = if name == "ignorable" {
-                    &ignorable
-                } else {
-                    &comments
-                };
-                if let Some(d) = deliveries.first().filter(|_| name == "comment") {
-                    println!(
-                        "payload size: ignorable issue_comment {} bytes",
-                        d.body.len()
-                    );
-                }
                 let probot_target = probot.as_ref().map(|p| (&p.target, p.pid.as_str()));
                 let before = metrics();
                 let (ours_median, theirs_median) = load_rt.block_on(interleaved(
@@ -1238,7 +1236,12 @@ fn main() -> Result<(), BoxError> {
                     );
                 }
                 let before = metrics();
-                let s = load_rt.block_on(measured(&target, &deliveries, args.concurrency, ours));
+                let s = load_rt.block_on(measured(
+                    &target,
+                    &deliveries,
+                    args.concurrency,
+                    TFPILOT_THREADS,
+                ));
                 let after = metrics();
                 print_row("tfpilot", scenario, &store_label, &s);
                 print_costs(scenario, s.n, &after.since(&before));

@@ -35,8 +35,9 @@ pub struct Metrics {
     pub deliveries: Family<DeliveryLabels, Counter>,
     /// Time from receiving a delivery to answering it.
     pub delivery_seconds: Histogram,
-    /// `workflow_run`/`ignored`, resolved once: most deliveries an organization
-    /// sends are these, and counting them should cost one atomic add.
+    /// `workflow_run`/`ignored` and `issue_comment`/`ignored`, resolved once: most
+    /// deliveries an organization sends are these, and counting them should cost
+    /// one atomic add.
     ignored_runs: Counter,
     ignored_comments: Counter,
 }
@@ -75,18 +76,16 @@ impl Metrics {
         if let Some(github) = github {
             root.register_collector(Box::new(GitHubCollector(github)));
         }
-        let ignored_runs = deliveries
-            .get_or_create(&DeliveryLabels {
-                event: "workflow_run".into(),
-                outcome: "ignored".into(),
-            })
-            .clone();
-        let ignored_comments = deliveries
-            .get_or_create(&DeliveryLabels {
-                event: "issue_comment".into(),
-                outcome: "ignored".into(),
-            })
-            .clone();
+        let ignored = |event: &str| {
+            deliveries
+                .get_or_create(&DeliveryLabels {
+                    event: event.into(),
+                    outcome: "ignored".into(),
+                })
+                .clone()
+        };
+        let ignored_runs = ignored("workflow_run");
+        let ignored_comments = ignored("issue_comment");
         Metrics {
             registry,
             root,

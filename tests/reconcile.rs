@@ -463,3 +463,64 @@ async fn a_cleanup_pr_merged_while_deliveries_were_lost_archives_its_request() {
     assert!(svc.requests.get(&id).await.unwrap().is_none(), "archived");
     assert_eq!(cleanup_pulls(&h, &id).len(), 1, "no second cleanup PR");
 }
+
+#[tokio::test]
+async fn a_cleanup_pr_that_cannot_be_merged_waits_without_failing_the_delivery() {
+    let h = Harness::start(HarnessOptions {
+        now: chrono::Utc::now(),
+        ..HarnessOptions::default()
+    })
+    .await
+    .unwrap();
+    let (id, pr) = applied_request(&h, "acme-conflict").await;
+    let file = format!("envs/dev/tfpilot_{id}.tf");
+    h.sim
+        .comment(INFRA_REPO, pr, "alice", "/tfpilot destroy")
+        .unwrap();
+    h.settle().await.unwrap();
+    let cleanup = cleanup_pulls(&h, &id);
+    assert_eq!(cleanup.len(), 1, "{cleanup:#?}");
+    // Someone edits the request's file on the default branch while the destroy runs:
+    // the cleanup PR (which deletes it) now conflicts, and GitHub answers its merge
+    // with 405 "Pull Request is not mergeable".
+    h.sim
+        .push(
+            INFRA_REPO,
+            "main",
+            "alice",
+            &[(&file, Some("# edited by hand\n"))],
+            "hand edit",
+        )
+        .unwrap();
+    let delivered = h.sim.deliveries().len();
+    h.run_workflows().await.unwrap();
+    let svc = &h.state.service;
+    let failed: Vec<_> = h.sim.deliveries()[delivered..]
+        .iter()
+        .filter(|d| !d.status_code.is_some_and(|s| (200..300).contains(&s)))
+        .map(|d| (d.event.clone(), d.action.clone(), d.status_code))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "a cleanup PR tfpilot cannot merge is no failed delivery: {failed:?}"
+    );
+    let waiting = svc.requests.get(&id).await.unwrap().expect("still live");
+    assert_eq!(derive_status(&waiting, svc.now()), Status::Destroyed);
+    assert!(cleanup_pulls(&h, &id)[0].open, "the cleanup PR waits");
+
+    // Nothing changes while the conflict stands: the reconciler tries, and waits.
+    h.clock.advance(Duration::minutes(11));
+    let report = pass(svc).await.unwrap();
+    assert!(report.cleaned_up.is_empty(), "{report:?}");
+    assert!(svc.requests.get(&id).await.unwrap().is_some());
+
+    // A person resolves it on the default branch; the next pass merges and archives.
+    h.sim
+        .push(INFRA_REPO, "main", "alice", &[(&file, None)], "resolve")
+        .unwrap();
+    h.settle().await.unwrap();
+    let report = pass(svc).await.unwrap();
+    assert_eq!(report.cleaned_up, vec![id.clone()], "{report:?}");
+    assert!(cleanup_pulls(&h, &id)[0].merged);
+    assert!(svc.requests.get(&id).await.unwrap().is_none(), "archived");
+}

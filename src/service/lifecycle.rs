@@ -628,7 +628,8 @@ pub async fn finish_destroy(
     let merged = pulls.iter().any(|p| p.merged || p.merged_at.is_some());
     match open {
         Some(pull) if auto_merge => {
-            svc.github
+            let merge = svc
+                .github
                 .merge_pull(
                     repo,
                     pull.number,
@@ -639,11 +640,31 @@ pub async fn finish_destroy(
                         merge_method: None,
                     },
                 )
-                .await?;
+                .await;
+            let merged_here = merge.is_ok();
+            match merge {
+                Ok(_) => {}
+                // 405: merged meanwhile (another replica, a person) or not mergeable
+                // (a conflict, a branch rule); 409: its head moved. Look again below.
+                Err(e) if matches!(e.status(), Some(405 | 409)) => {
+                    tracing::info!(
+                        request_id = %request.id,
+                        pull = pull.number,
+                        error = %e,
+                        "cleanup PR not merged by tfpilot"
+                    );
+                }
+                Err(e) => return Err(e.into()),
+            }
             let after = svc.github.get_pull(repo, pull.number).await?;
+            if !(after.merged || after.merged_at.is_some()) {
+                // Still open: a person resolves it (its merge event archives), or the
+                // reconciler tries again.
+                return Ok(opened);
+            }
             record_cleanup_pr(svc, request, &after).await?;
-            Box::pin(archive(svc, &request.id)).await?;
-            Ok(true)
+            let archived = Box::pin(archive(svc, &request.id)).await?;
+            Ok(merged_here || archived || opened)
         }
         // A person merges it; the merge event archives.
         Some(_) => Ok(opened),

@@ -116,7 +116,10 @@ impl Harness {
             github: Arc::new(client),
             github_metrics: Some(github_metrics),
             clock: clock.clone(),
-            settings: Settings::default(),
+            settings: Settings {
+                app_id: Some(app_id),
+                ..Settings::default()
+            },
         });
         let app = app(assembled.state.clone());
         sim.set_webhook_target(WebhookTarget::Router(app.clone()));
@@ -691,7 +694,10 @@ impl Harness {
                 github: Arc::new(client),
                 github_metrics: Some(github_metrics),
                 clock: clock.clone(),
-                settings: Settings::default(),
+                settings: Settings {
+                    app_id: Some(app_id),
+                    ..Settings::default()
+                },
             });
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await

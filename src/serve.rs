@@ -78,6 +78,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         clock: Arc::new(SystemClock),
         settings: Settings {
             debug_webhooks: std::env::var("DEBUG_WEBHOOKS").is_ok_and(|v| v == "1"),
+            app_id: args.connect.app_id,
         },
     });
     tokio::spawn(drift_ticks(assembled.state.service.clone()));

@@ -116,7 +116,10 @@ impl Harness {
             clock: Arc::new(FakeClock::new(
                 Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap(),
             )),
-            settings: Settings::default(),
+            settings: Settings {
+                app_id: Some(app_id),
+                ..Settings::default()
+            },
         });
         let svc = assembled.state.service.clone();
         let app = tfpilot::http::app(assembled.state);
@@ -581,7 +584,7 @@ async fn a_crash_between_creating_the_comment_and_storing_its_id_leaves_one_comm
 }
 
 #[tokio::test]
-async fn a_marker_comment_by_the_app_is_adopted_and_one_typed_by_a_person_is_not() {
+async fn a_marker_comment_by_the_app_is_adopted_and_one_by_a_person_or_another_app_is_not() {
     let h = Harness::start().await;
     let pr = h.open_pr().await;
     let first = h.sticky(pr);
@@ -602,6 +605,17 @@ async fn a_marker_comment_by_the_app_is_adopted_and_one_typed_by_a_person_is_not
     let typed = h
         .sim
         .comment(REPO, pr, "mallory", &format!("{}\nfake status", marker(ID)))
+        .expect("comment");
+    // A workflow posting with its GITHUB_TOKEN comments as another App's bot.
+    let other_app = h
+        .sim
+        .comment_as_app(
+            REPO,
+            pr,
+            "github-actions",
+            15_368,
+            &format!("{}\nfake status", marker(ID)),
+        )
         .expect("comment");
     let earlier = h
         .client
@@ -627,7 +641,15 @@ async fn a_marker_comment_by_the_app_is_adopted_and_one_typed_by_a_person_is_not
         person.body.ends_with("fake status"),
         "a person's comment is never edited"
     );
-    assert_eq!(comments.len(), 2);
+    let bot = comments
+        .iter()
+        .find(|c| c.id == other_app)
+        .expect("still there");
+    assert!(
+        bot.body.ends_with("fake status"),
+        "another App's comment is never edited"
+    );
+    assert_eq!(comments.len(), 3);
 }
 
 #[tokio::test]

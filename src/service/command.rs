@@ -678,7 +678,7 @@ async fn already_replied(
     let comments = svc.github.list_comments(repo, number).await?;
     Ok(comments
         .iter()
-        .any(|c| c.body == text && super::effects::is_app_author(c)))
+        .any(|c| c.body == text && super::effects::is_app_author(c, svc.settings.app_id)))
 }
 
 /// GitHub refused the claimed action (after the client's retries): nothing was

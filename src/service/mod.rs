@@ -119,6 +119,9 @@ pub enum ServiceError {
 pub struct Settings {
     /// `DEBUG_WEBHOOKS=1`: log the seed's resolution lines.
     pub debug_webhooks: bool,
+    /// The GitHub App's id: tfpilot's own comments are those GitHub says this App
+    /// posted. `None` only in tests that build a service by hand.
+    pub app_id: Option<u64>,
 }
 
 /// The event handlers and what they need.

@@ -270,7 +270,8 @@ async fn create_comment(
 ) -> ApiResult {
     let mut w = s.world();
     let login = w.login_for(&p);
-    let id = w.create_comment(&o, &r, n, &login, &b.body, true)?;
+    let app = w.app.id;
+    let id = w.create_comment(&o, &r, n, &login, &b.body, Some(app))?;
     comment_reply(&w, &o, &r, id, StatusCode::CREATED)
 }
 

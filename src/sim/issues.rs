@@ -310,7 +310,7 @@ impl World {
         number: u64,
         user: &str,
         body: &str,
-        via_app: bool,
+        via_app: Option<u64>,
     ) -> Result<u64, ApiError> {
         if body.chars().count() > 65_536 {
             return Err(ApiError::unprocessable(

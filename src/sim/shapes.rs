@@ -80,6 +80,18 @@ impl World {
         json!({"id": self.app.installation_id, "node_id": node_id("MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9u", self.app.installation_id)})
     }
 
+    /// Another App (`id`, `slug`) in the shape of [`Self::app_json`].
+    fn other_app_json(&self, id: u64, slug: &str) -> Value {
+        let mut v = self.app_json(Flavor::Hook);
+        v["id"] = json!(id);
+        v["slug"] = json!(slug);
+        v["node_id"] = json!(node_id("A_", id));
+        v["name"] = json!(slug);
+        v["external_url"] = json!(self.html(&format!("apps/{slug}")));
+        v["html_url"] = json!(self.html(&format!("apps/{slug}")));
+        v
+    }
+
     /// The app as `integration` (REST) / `app` (webhook).
     pub fn app_json(&self, flavor: Flavor) -> Value {
         let mut v = json!({
@@ -356,7 +368,11 @@ impl World {
             "author_association": self.association(repo, &c.user),
             "body": c.body,
             "reactions": self.reactions_rollup(format!("{api}/reactions"), &c.reactions),
-            "performed_via_github_app": if c.via_app { self.app_json(Flavor::Hook) } else { Value::Null },
+            "performed_via_github_app": match c.via_app {
+                None => Value::Null,
+                Some(id) if id == self.app.id => self.app_json(Flavor::Hook),
+                Some(id) => self.other_app_json(id, c.user.trim_end_matches("[bot]")),
+            },
         })
     }
 

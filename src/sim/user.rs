@@ -166,7 +166,25 @@ impl Simulator {
         Ok(self
             .shared
             .world()
-            .create_comment(&o, &n, number, user, body, false)?)
+            .create_comment(&o, &n, number, user, body, None)?)
+    }
+
+    /// Another GitHub App (not tfpilot; `slug`, id `app_id`) comments as `<slug>[bot]`,
+    /// as a workflow's `GITHUB_TOKEN` comments as `github-actions[bot]`.
+    pub fn comment_as_app(
+        &self,
+        repo: &str,
+        number: u64,
+        slug: &str,
+        app_id: u64,
+        body: &str,
+    ) -> Result<u64, SimError> {
+        let (o, n) = split_repo(repo)?;
+        let login = format!("{slug}[bot]");
+        Ok(self
+            .shared
+            .world()
+            .create_comment(&o, &n, number, &login, body, Some(app_id))?)
     }
 
     /// `user` edits a comment.

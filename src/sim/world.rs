@@ -63,7 +63,8 @@ pub(crate) struct Comment {
     pub issue_number: u64,
     pub user: String,
     pub body: String,
-    pub via_app: bool,
+    /// The id of the GitHub App that posted it (`performed_via_github_app`).
+    pub via_app: Option<u64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub reactions: Vec<Reaction>,

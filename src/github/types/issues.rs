@@ -31,6 +31,16 @@ pub struct IssueComment {
     pub created_at: DateTime<Utc>,
     /// Last edit time.
     pub updated_at: DateTime<Utc>,
+    /// The GitHub App that posted it, when an App did.
+    #[serde(default)]
+    pub performed_via_github_app: Option<AppRef>,
+}
+
+/// The GitHub App behind an action (`performed_via_github_app`; only its id is read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRef {
+    /// The App id.
+    pub id: u64,
 }
 
 /// Reaction emoji names accepted by GitHub.

@@ -49,22 +49,35 @@ impl CommentSent {
     }
 }
 
-/// True when the comment was written by a GitHub App (a `Bot` account named
-/// `<slug>[bot]`). People can type a marker into their own comments; they cannot
-/// post as a bot, so their copies are never taken for the sticky comment.
-pub fn is_app_author(comment: &IssueComment) -> bool {
-    comment
+/// True when the comment was written by this GitHub App (`app_id`). People can type
+/// a marker into their own comments, and another App (a workflow's
+/// `github-actions[bot]`, say) can post one; neither copy is ever taken for
+/// tfpilot's. An App's comment is a `Bot` account named `<slug>[bot]`, and GitHub
+/// names the App that posted it (`performed_via_github_app`): one that names another
+/// App is not tfpilot's. Without that field, or without a known App id (tests that
+/// build a service by hand), any App's comment counts.
+pub fn is_app_author(comment: &IssueComment, app_id: Option<u64>) -> bool {
+    let by_an_app = comment
         .user
         .as_ref()
-        .is_some_and(|u| u.kind == "Bot" && u.login.ends_with("[bot]"))
+        .is_some_and(|u| u.kind == "Bot" && u.login.ends_with("[bot]"));
+    let by_another_app = match (app_id, &comment.performed_via_github_app) {
+        (Some(ours), Some(app)) => app.id != ours,
+        _ => false,
+    };
+    by_an_app && !by_another_app
 }
 
-/// The request's sticky comment among a PR's comments: the first by the app whose
+/// The request's sticky comment among a PR's comments: the first by this App whose
 /// body starts with the request's marker.
-pub fn find_sticky<'a>(comments: &'a [IssueComment], request_id: &str) -> Option<&'a IssueComment> {
+pub fn find_sticky<'a>(
+    comments: &'a [IssueComment],
+    request_id: &str,
+    app_id: Option<u64>,
+) -> Option<&'a IssueComment> {
     comments
         .iter()
-        .find(|c| is_app_author(c) && is_sticky_for(&c.body, request_id))
+        .find(|c| is_app_author(c, app_id) && is_sticky_for(&c.body, request_id))
 }
 
 /// Renders the sticky comment and sends it if it differs from what was last sent.
@@ -101,7 +114,7 @@ pub(super) async fn send(
     // No id stored: a crash may have come between creating the comment and storing
     // its id (or a create was retried after a 5xx). Look before creating another.
     let comments = svc.github.list_comments(repo, pr_number).await?;
-    if let Some(found) = find_sticky(&comments, &doc.id) {
+    if let Some(found) = find_sticky(&comments, &doc.id, svc.settings.app_id) {
         let id = found.id;
         let edited = found.body != body;
         if edited {
@@ -121,10 +134,13 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::github::User;
+    use crate::github::{AppRef, User};
     use crate::render::marker;
 
-    fn comment(id: u64, login: &str, kind: &str, body: &str) -> IssueComment {
+    const APP_ID: u64 = 4_242;
+
+    /// A comment by `login`; `app`: the id of the App that posted it.
+    fn comment(id: u64, login: &str, kind: &str, app: Option<u64>, body: &str) -> IssueComment {
         IssueComment {
             id,
             body: body.to_string(),
@@ -136,21 +152,31 @@ mod tests {
             }),
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            performed_via_github_app: app.map(|id| AppRef { id }),
         }
     }
 
     #[test]
-    fn a_marker_typed_by_a_person_is_not_the_sticky_comment() {
+    fn a_marker_typed_by_a_person_or_posted_by_another_app_is_not_the_sticky_comment() {
         let id = "req_dev_s3_tgqpp8";
         let body = format!("{}\n### fake status", marker(id));
         let comments = vec![
-            comment(1, "mallory", "User", &body),
-            comment(2, "tfpilot[bot]", "Bot", "hello"),
-            comment(3, "tfpilot[bot]", "Bot", &body),
+            comment(1, "mallory", "User", None, &body),
+            // a workflow posting with its GITHUB_TOKEN
+            comment(2, "github-actions[bot]", "Bot", Some(15_368), &body),
+            comment(3, "tfpilot[bot]", "Bot", Some(APP_ID), "hello"),
+            comment(4, "tfpilot[bot]", "Bot", Some(APP_ID), &body),
         ];
-        assert_eq!(find_sticky(&comments, id).map(|c| c.id), Some(3));
-        assert_eq!(find_sticky(&comments[..2], id).map(|c| c.id), None);
+        let found = |c: &[IssueComment], id| find_sticky(c, id, Some(APP_ID)).map(|c| c.id);
+        assert_eq!(found(&comments, id), Some(4));
+        assert_eq!(found(&comments[..3], id), None);
         // Another request's sticky comment on the same PR is not this one's.
-        assert!(find_sticky(&comments, "req_dev_s3_aaaaaa").is_none());
+        assert_eq!(found(&comments, "req_dev_s3_aaaaaa"), None);
+        // Without a known App id, any App's comment is taken (people's never).
+        assert_eq!(find_sticky(&comments, id, None).map(|c| c.id), Some(2));
+        assert_eq!(find_sticky(&comments[..1], id, None).map(|c| c.id), None);
+        // An App's comment that GitHub does not attribute counts as this App's.
+        let unattributed = [comment(5, "tfpilot[bot]", "Bot", None, &body)];
+        assert_eq!(found(&unattributed, id), Some(5));
     }
 }

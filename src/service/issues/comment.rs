@@ -13,6 +13,7 @@ use crate::store::modify::{self, Change, RetryPolicy};
 use crate::store::{StoreError, check_segment};
 
 use super::text::CREATED_MARKER;
+use crate::service::effects::is_app_author;
 use crate::service::{Service, ServiceError, claims};
 
 /// How long a claim to create the comment keeps other deliveries from creating it.
@@ -199,7 +200,8 @@ async fn create_or_adopt(
     })
 }
 
-/// tfpilot's earlier comment on the issue: a bot's comment that starts with one of
+/// tfpilot's earlier comment on the issue: an app's comment (the same rule as the
+/// sticky comment's, [`is_app_author`]) that starts with one of
 /// tfpilot's issue-form markers.
 async fn find_own_comment(
     svc: &Service,
@@ -210,11 +212,8 @@ async fn find_own_comment(
     Ok(comments
         .iter()
         .find(|c| {
-            let by_bot = c
-                .user
-                .as_ref()
-                .is_some_and(|u| u.kind == "Bot" || u.login.ends_with("[bot]"));
-            by_bot && (c.body.starts_with(PROBLEMS_MARKER) || c.body.starts_with(CREATED_MARKER))
+            is_app_author(c, svc.settings.app_id)
+                && (c.body.starts_with(PROBLEMS_MARKER) || c.body.starts_with(CREATED_MARKER))
         })
         .map(|c| c.id))
 }

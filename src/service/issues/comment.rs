@@ -200,9 +200,9 @@ async fn create_or_adopt(
     })
 }
 
-/// tfpilot's earlier comment on the issue: an app's comment (the same rule as the
-/// sticky comment's, [`is_app_author`]) that starts with one of
-/// tfpilot's issue-form markers.
+/// tfpilot's earlier comment on the issue: this App's comment (the same rule as the
+/// sticky comment's, [`is_app_author`]) that starts with one of tfpilot's issue-form
+/// markers.
 async fn find_own_comment(
     svc: &Service,
     repo: &Repo,

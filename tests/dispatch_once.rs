@@ -182,3 +182,32 @@ async fn a_newer_dispatch_is_never_overwritten_by_an_older_claim() {
     assert_eq!(late, Dispatched::AlreadyDone);
     assert_eq!(plan_dispatches(&h), [nonce_for("test/plan-2")]);
 }
+
+#[tokio::test]
+async fn a_dispatch_claimed_moments_ago_elsewhere_is_waited_for_not_failed() {
+    let (h, _faults, request, repo) = start().await;
+    // The first attempt's dispatch is held up (GitHub asks it to retry in a second):
+    // its claim is taken, and no run carries the nonce yet.
+    h.sim.fail_calls(CallFault::new(
+        "POST",
+        DISPATCH_ROUTE,
+        1,
+        FaultResponse::RateLimited {
+            retry_after_secs: 1,
+        },
+    ));
+    let (first, second) = tokio::join!(plan(&h, &request, &repo), async {
+        // Another copy (another replica, the lock handed on) starts meanwhile.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        plan(&h, &request, &repo).await
+    });
+    assert!(
+        matches!(first, Ok(Dispatched::Started { .. })),
+        "the first attempt dispatches: {first:?}"
+    );
+    assert_eq!(
+        second.expect("the second copy waits for the first, it does not fail"),
+        Dispatched::AlreadyDone
+    );
+    assert_eq!(plan_dispatches(&h).len(), 1, "dispatched once");
+}

@@ -8,7 +8,7 @@ use crate::core::patch::record_dispatch;
 use crate::core::request::{Request, WorkflowKind};
 use crate::github::{Repo, RunFilter, WorkflowInputs, WorkflowRun};
 
-use super::{Service, ServiceError};
+use super::{Service, ServiceError, claims};
 
 /// What a dispatch did.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,8 +80,10 @@ enum Claim {
 /// run named with it on GitHub, mean it is done; a claim older than
 /// [`DISPATCH_CONFIRM_SECS`] with no run means the first attempt failed after
 /// claiming, and it dispatches again (same nonce). A younger claim with no trace is
-/// still in flight elsewhere: the attempt fails with [`ServiceError::DispatchInFlight`]
-/// so the delivery is answered 500 and retried, never recorded as done.
+/// still in flight elsewhere: the attempt waits for it to show (at most
+/// [`claims::WAIT_FOR_CLAIMER`]), and then fails with
+/// [`ServiceError::DispatchInFlight`], so the delivery is answered 500 and retried,
+/// never recorded as done.
 pub async fn dispatch(
     svc: &Service,
     repo: &Repo,
@@ -97,11 +99,21 @@ pub async fn dispatch(
     if let Some(key) = once_key {
         let marker = format!("dispatch/{key}");
         if !svc.markers.first_time(&marker, svc.now()).await? {
-            match claimed(svc, repo, request, kind, &marker, &nonce).await? {
-                Claim::Recorded => return Ok(Dispatched::AlreadyDone),
-                Claim::Found(run) => return record(svc, request, kind, &nonce, Some(run.id)).await,
-                Claim::Lost => {
-                    tracing::warn!(request_id = %request.id, kind = kind.as_str(), once_key = key, "claimed dispatch never ran: dispatching again");
+            // A claim in flight elsewhere (another replica's copy, the lock handed on
+            // by a finished run) usually lands in moments: wait for it, bounded.
+            let mut wait = claims::Wait::new();
+            loop {
+                match claimed(svc, repo, request, kind, &marker, &nonce).await {
+                    Ok(Claim::Recorded) => return Ok(Dispatched::AlreadyDone),
+                    Ok(Claim::Found(run)) => {
+                        return record(svc, request, kind, &nonce, Some(run.id)).await;
+                    }
+                    Ok(Claim::Lost) => {
+                        tracing::warn!(request_id = %request.id, kind = kind.as_str(), once_key = key, "claimed dispatch never ran: dispatching again");
+                        break;
+                    }
+                    Err(ServiceError::DispatchInFlight { .. }) if wait.pause().await => {}
+                    Err(e) => return Err(e),
                 }
             }
         }

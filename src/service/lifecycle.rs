@@ -568,10 +568,10 @@ fn adoptable_cleanup(pulls: &[PullRequest]) -> Option<PullRequest> {
     let found = pulls
         .iter()
         .find(|p| p.state == crate::github::IssueState::Open)
-        .or_else(|| pulls.iter().find(|p| p.merged || p.merged_at.is_some()))?;
+        .or_else(|| pulls.iter().find(|p| p.is_merged()))?;
     let mut found = found.clone();
     // GitHub's pull list has `merged_at` but not always `merged`.
-    found.merged |= found.merged_at.is_some();
+    found.merged = found.is_merged();
     Some(found)
 }
 
@@ -625,7 +625,7 @@ pub async fn finish_destroy(
     let open = pulls
         .iter()
         .find(|p| p.state == crate::github::IssueState::Open);
-    let merged = pulls.iter().any(|p| p.merged || p.merged_at.is_some());
+    let merged = pulls.iter().find(|p| p.is_merged());
     match open {
         Some(pull) if auto_merge => {
             let merge = svc
@@ -657,30 +657,36 @@ pub async fn finish_destroy(
                 Err(e) => return Err(e.into()),
             }
             let after = svc.github.get_pull(repo, pull.number).await?;
-            if !(after.merged || after.merged_at.is_some()) {
+            if !after.is_merged() {
                 // Still open: a person resolves it (its merge event archives), or the
                 // reconciler tries again.
                 return Ok(opened);
             }
-            record_cleanup_pr(svc, request, &after).await?;
-            let archived = Box::pin(archive(svc, &request.id)).await?;
+            let archived = archive_merged_cleanup(svc, request, &after).await?;
             Ok(merged_here || archived || opened)
         }
         // A person merges it; the merge event archives.
         Some(_) => Ok(opened),
-        None if merged => {
-            // Merged by a concurrent copy of this step (another replica) or by a
-            // person: record it first, or the archive keeps the cleanup PR open.
-            if let Some(pull) = pulls.iter().find(|p| p.merged || p.merged_at.is_some()) {
-                // GitHub's pull list has `merged_at` but not always `merged`.
-                let mut pull = pull.clone();
-                pull.merged = true;
-                record_cleanup_pr(svc, request, &pull).await?;
-            }
-            archive(svc, &request.id).await
-        }
-        None => Ok(opened),
+        // Merged by a concurrent copy of this step (another replica) or by a person.
+        None => match merged {
+            Some(pull) => archive_merged_cleanup(svc, request, pull).await,
+            None => Ok(opened),
+        },
     }
+}
+
+/// Records the merged cleanup PR `pull` in the facts (first, or the archive keeps it
+/// open), then archives the request. Returns whether this call archived it.
+async fn archive_merged_cleanup(
+    svc: &Service,
+    request: &Request,
+    pull: &PullRequest,
+) -> Result<bool, ServiceError> {
+    let mut pull = pull.clone();
+    // GitHub's pull list has `merged_at` but not always `merged`.
+    pull.merged = pull.is_merged();
+    record_cleanup_pr(svc, request, &pull).await?;
+    Box::pin(archive(svc, &request.id)).await
 }
 
 /// Moves a destroyed request to `history/`. Returns whether this call moved it (not

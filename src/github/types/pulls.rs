@@ -77,6 +77,13 @@ pub struct PullRequest {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
+impl PullRequest {
+    /// Merged: `merged`, or `merged_at` on the list endpoints, which lack `merged`.
+    pub fn is_merged(&self) -> bool {
+        self.merged || self.merged_at.is_some()
+    }
+}
+
 /// Body of `POST /pulls`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewPullRequest {

@@ -16,6 +16,17 @@ use tfpilot::service::reconcile::pass;
 use tfpilot::sim::{CallFault, DeliveryFaults, FaultResponse, Permission};
 use tfpilot::store::{Acquire, Thread};
 
+/// A harness whose clock starts at the simulator's (wall-clock) time: "stuck"
+/// compares GitHub's run timestamps with tfpilot's now.
+async fn start() -> Harness {
+    Harness::start(HarnessOptions {
+        now: chrono::Utc::now(),
+        ..HarnessOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
 /// Opens an issue from the form for a `dev` bucket named `name` and lets tfpilot
 /// handle it: the issue's number and the id of the request it created.
 async fn open_bucket_request(h: &Harness, name: &str) -> (u64, String) {
@@ -50,14 +61,7 @@ async fn pr_of(h: &Harness, id: &str) -> u64 {
 
 #[tokio::test]
 async fn a_plan_whose_deliveries_were_lost_is_recovered_and_shown() {
-    // tfpilot's clock starts at the simulator's (wall-clock) time: "stuck" compares
-    // GitHub's run timestamps with tfpilot's now.
-    let h = Harness::start(HarnessOptions {
-        now: chrono::Utc::now(),
-        ..HarnessOptions::default()
-    })
-    .await
-    .unwrap();
+    let h = start().await;
     let (_, id) = open_bucket_request(&h, "acme-lost-hooks").await;
     let svc = &h.state.service;
 
@@ -144,12 +148,7 @@ async fn an_issue_whose_link_to_the_pr_was_never_posted_gets_it() {
 /// Two merged requests in `dev`, stored as tfpilot would have them, in a harness
 /// whose clock starts at the simulator's (wall-clock) time.
 async fn two_merged_requests() -> (Harness, Repo, Request, Request) {
-    let h = Harness::start(HarnessOptions {
-        now: chrono::Utc::now(),
-        ..HarnessOptions::default()
-    })
-    .await
-    .unwrap();
+    let h = start().await;
     let head = h
         .sim
         .branches(INFRA_REPO)
@@ -372,12 +371,7 @@ fn cleanup_pulls(h: &Harness, id: &str) -> Vec<tfpilot::sim::PullView> {
 
 #[tokio::test]
 async fn a_destroyed_request_whose_cleanup_pr_was_never_opened_gets_it_and_is_archived() {
-    let h = Harness::start(HarnessOptions {
-        now: chrono::Utc::now(),
-        ..HarnessOptions::default()
-    })
-    .await
-    .unwrap();
+    let h = start().await;
     let (id, pr) = applied_request(&h, "acme-no-cleanup").await;
     // GitHub refuses every new PR from the destroy on: neither the destroy's dispatch
     // nor its completion opens the cleanup PR, and nothing is redelivered.
@@ -466,12 +460,7 @@ async fn a_cleanup_pr_merged_while_deliveries_were_lost_archives_its_request() {
 
 #[tokio::test]
 async fn a_cleanup_pr_that_cannot_be_merged_waits_without_failing_the_delivery() {
-    let h = Harness::start(HarnessOptions {
-        now: chrono::Utc::now(),
-        ..HarnessOptions::default()
-    })
-    .await
-    .unwrap();
+    let h = start().await;
     let (id, pr) = applied_request(&h, "acme-conflict").await;
     let file = format!("envs/dev/tfpilot_{id}.tf");
     h.sim

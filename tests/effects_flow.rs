@@ -28,7 +28,7 @@ use tfpilot::sim::{
     ArtifactSpec, CallFault, CheckRunView, CommentView, FaultResponse, Script, SimConfig,
     Simulator, TEST_APP_PRIVATE_KEY_PEM, WebhookTarget,
 };
-use tfpilot::store::{Fault, FaultAction, FaultStore, MemoryStore, OpKind, Store};
+use tfpilot::store::{Fault, FaultAction, FaultStore, MemoryStore, OpKind};
 
 const REPO: &str = "acme/infra";
 /// The fixture plans target this request's module (`module.tfpilot_req_dev_bucket_a1b2c3`).
@@ -41,6 +41,33 @@ fn root() -> std::path::PathBuf {
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// tfpilot's GitHub client, as the test App, against `sim`.
+fn app_client(sim: &Simulator) -> GitHubClient {
+    let credentials = AppCredentials::from_pem(
+        sim.app_id(),
+        &SecretString::from(TEST_APP_PRIVATE_KEY_PEM.to_string()),
+    )
+    .expect("pem");
+    GitHubClient::new(GitHubConfig::new(credentials).with_api_url(sim.base_url())).expect("client")
+}
+
+/// A tfpilot instance (a replica) over `store` and `sim`.
+fn tfpilot_over(sim: &Simulator, store: Arc<FaultStore>) -> tfpilot::serve::Assembled {
+    assemble(Parts {
+        webhook_secret: SecretString::from(SECRET),
+        store,
+        github: Arc::new(app_client(sim)),
+        github_metrics: None,
+        clock: Arc::new(FakeClock::new(
+            Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap(),
+        )),
+        settings: Settings {
+            app_id: Some(sim.app_id()),
+            ..Settings::default()
+        },
+    })
 }
 
 struct Harness {
@@ -80,9 +107,9 @@ impl Harness {
 
     /// A simulator with the repository and tfpilot wired to it, and no request stored.
     async fn start_empty() -> Harness {
-        let config = SimConfig::for_tests();
-        let app_id = config.app_id;
-        let sim = Simulator::start(config).await.expect("simulator");
+        let sim = Simulator::start(SimConfig::for_tests())
+            .await
+            .expect("simulator");
         sim.create_repo(
             tfpilot::sim::RepoSpec::new(REPO)
                 .file("README.md", "# infra\n")
@@ -96,36 +123,13 @@ impl Harness {
                 ),
         )
         .expect("repo");
-        let base_url = sim.base_url().to_string();
-        let client = || {
-            let credentials = AppCredentials::from_pem(
-                app_id,
-                &SecretString::from(TEST_APP_PRIVATE_KEY_PEM.to_string()),
-            )
-            .expect("pem");
-            GitHubClient::new(GitHubConfig::new(credentials).with_api_url(&base_url))
-                .expect("client")
-        };
         let faults = Arc::new(FaultStore::new(Arc::new(MemoryStore::new())));
-        let store: Arc<dyn Store> = faults.clone();
-        let assembled = assemble(Parts {
-            webhook_secret: SecretString::from(SECRET),
-            store,
-            github: Arc::new(client()),
-            github_metrics: None,
-            clock: Arc::new(FakeClock::new(
-                Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap(),
-            )),
-            settings: Settings {
-                app_id: Some(app_id),
-                ..Settings::default()
-            },
-        });
+        let assembled = tfpilot_over(&sim, faults.clone());
         let svc = assembled.state.service.clone();
         let app = tfpilot::http::app(assembled.state);
         sim.set_webhook_target(WebhookTarget::Router(app.clone()));
         let repo = Repo::new(sim.installation_id(), "acme", "infra");
-        let client = client();
+        let client = app_client(&sim);
         Harness {
             sim,
             app,
@@ -875,4 +879,52 @@ async fn the_deleted_event_of_the_sticky_comment_shows_it_again_at_once() {
         h.request().await.sticky.and_then(|s| s.comment_id),
         Some(again.id)
     );
+}
+
+#[tokio::test]
+async fn two_replicas_showing_a_new_request_at_once_leave_one_comment() {
+    // Two replicas render the request's first state at the same moment (two
+    // deliveries of one request, each to its own replica): neither finds a comment,
+    // so both create one. The second to record its comment deletes it and takes
+    // the first's, so the PR keeps one, edited from then on.
+    let h = Harness::start_empty().await;
+    let pr = h.open_pr().await;
+    let view = h.sim.pull(REPO, pr).expect("pr");
+    let mut request = h.new_request();
+    let mut facts = PrFacts::new(pr);
+    facts.open = true;
+    facts.head_sha = Some(view.head_sha.clone());
+    request.github_mut().pr = Some(facts);
+    h.svc.requests.create(&request).await.expect("stored");
+    let other = tfpilot_over(&h.sim, h.faults.clone()).state.service;
+
+    // This replica's create is held up a second (GitHub asks it to retry), after it
+    // looked and found no comment; the other replica looks, creates and records.
+    h.sim.fail_calls(CallFault::new(
+        "POST",
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        1,
+        FaultResponse::RateLimited {
+            retry_after_secs: 1,
+        },
+    ));
+    let (held, quick) = tokio::join!(sync_effects(&h.svc, ID), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        sync_effects(&other, ID).await
+    });
+    held.expect("the held replica's pass");
+    quick.expect("the other replica's pass");
+
+    let kept = h.sticky(pr);
+    assert_eq!(
+        h.request().await.sticky.and_then(|s| s.comment_id),
+        Some(kept.id),
+        "the comment kept is the one recorded"
+    );
+    // The next change edits it, on either replica.
+    h.sim.approve(REPO, pr, "bob").expect("approve");
+    h.settle().await;
+    let after = h.sticky(pr);
+    assert_eq!(after.id, kept.id);
+    assert_ne!(after.body, kept.body, "edited to show the approval");
 }

@@ -23,7 +23,7 @@ mod checks;
 mod comment;
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use crate::core::patch::{mark_apply_plan_shown, record_apply_plan};
 use crate::core::request::{PlanSummaryFacts, Request, StickyFacts, WorkflowKind};
@@ -118,20 +118,25 @@ fn is_rendered(request: &Request) -> bool {
         .is_some_and(|v| v >= request.version)
 }
 
-/// The in-process lock of one request's effects.
-fn request_lock(id: &str) -> Arc<tokio::sync::Mutex<()>> {
-    static LOCKS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
-        LazyLock::new(|| Mutex::new(HashMap::new()));
-    let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
-    // Drop locks nobody holds or waits for, so the map stays as small as the work in flight.
-    locks.retain(|_, l| Arc::strong_count(l) > 1);
-    locks.entry(id.to_string()).or_default().clone()
+/// One async mutex per request, held while a pass renders and sends it: this
+/// process's passes of one request take turns. Each [`Service`] has its own, as
+/// each replica has; replicas are kept apart by the facts, see [`record_sent`].
+#[derive(Default)]
+pub struct RequestLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl RequestLocks {
+    fn of(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Drop locks nobody holds or waits for, so the map stays as small as the work in flight.
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        locks.entry(id.to_string()).or_default().clone()
+    }
 }
 
 /// Brings the request's PR comment and check runs up to date with its facts,
 /// reading the plan artifact first when a finished plan run has not been read.
 pub async fn sync_effects(svc: &Service, request_id: &str) -> Result<EffectsReport, ServiceError> {
-    let lock = request_lock(request_id);
+    let lock = svc.effect_locks.of(request_id);
     let _guard = lock.lock().await;
     passes(svc, request_id, None).await
 }
@@ -141,7 +146,7 @@ pub async fn sync_effects(svc: &Service, request_id: &str) -> Result<EffectsRepo
 /// pass renders it without reading it again (one store read less per change);
 /// after waiting for another pass, it reads.
 async fn sync_effects_after(svc: &Service, saved: &Request) -> Result<EffectsReport, ServiceError> {
-    let lock = request_lock(&saved.id);
+    let lock = svc.effect_locks.of(&saved.id);
     if let Ok(_guard) = lock.try_lock() {
         return passes(svc, &saved.id, Some(saved.clone())).await;
     }
@@ -191,6 +196,7 @@ async fn passes(
         report.plan_check = pass.plan_check.clone();
         report.lifecycle_check = pass.lifecycle_check.clone();
         let rendered = doc.version;
+        let shown_in = doc.sticky.as_ref().and_then(|s| s.comment_id);
         let mut moved_on = false;
         let now = svc.now();
         // Usually the document rendered is the one this process just wrote.
@@ -198,7 +204,7 @@ async fn passes(
             .requests
             .update_after_write(request_id, |current| {
                 moved_on = current.version != rendered;
-                let sent = record_sent(current, rendered, &pass);
+                let sent = record_sent(current, rendered, shown_in, &pass);
                 let base = sent.as_ref().unwrap_or(current);
                 match &pass.apply_plan_shown {
                     Some((run_id, fp)) => mark_apply_plan_shown(base, *run_id, fp, now).or(sent),
@@ -206,10 +212,13 @@ async fn passes(
                 }
             })
             .await;
-        match stored {
-            Ok(_) => {}
+        let stored = match stored {
+            Ok(stored) => stored.request,
             Err(StoreError::NotFound { .. }) => return Ok(report),
             Err(e) => return Err(e.into()),
+        };
+        if let CommentSent::Created { id, .. } = pass.comment {
+            remove_if_duplicate(svc, &repo, &stored, id).await;
         }
         // What was sent is recorded; now report the check run that could not be.
         if let Some(e) = failed {
@@ -232,40 +241,73 @@ struct Pass {
     apply_plan_shown: Option<(u64, String)>,
 }
 
+/// After a pass created the sticky comment `created`: when the facts record
+/// another one (a replica that created or found one while this pass did), this
+/// one is a duplicate and is deleted. The next pass edits the recorded one.
+async fn remove_if_duplicate(svc: &Service, repo: &Repo, stored: &Request, created: u64) {
+    let recorded = stored.sticky.as_ref().and_then(|s| s.comment_id);
+    if recorded == Some(created) {
+        return;
+    }
+    tracing::info!(
+        request_id = %stored.id,
+        comment_id = created,
+        recorded = ?recorded,
+        "another pass showed the request in its own comment meanwhile; deleting this duplicate"
+    );
+    if let Err(e) = svc.github.delete_comment(repo, created).await
+        && !e.is_not_found()
+    {
+        tracing::warn!(request_id = %stored.id, comment_id = created, error = %e, "could not delete a duplicate sticky comment");
+    }
+}
+
 /// The request with the pass recorded in `sticky`, or `None` when that changes nothing.
 ///
 /// `rendered_version` becomes the version this write produces only when nothing
 /// else was written since the render: then the next call knows there is nothing
 /// new. Otherwise it stays at the version rendered, and a later pass renders again.
-fn record_sent(current: &Request, rendered: u64, pass: &Pass) -> Option<Request> {
+///
+/// `shown_in` is the comment the render started from. A comment this pass created
+/// is not recorded over another that was recorded meanwhile: two replicas that
+/// both found no comment both create one, and the first recorded stays the only
+/// one (the other is deleted, [`remove_if_duplicate`]).
+fn record_sent(
+    current: &Request,
+    rendered: u64,
+    shown_in: Option<u64>,
+    pass: &Pass,
+) -> Option<Request> {
     let plan_check = pass.plan_check.as_ref().and_then(CheckSent::facts);
     let lifecycle_check = pass.lifecycle_check.as_ref().and_then(CheckSent::facts);
-    if pass.comment.state().is_none() && plan_check.is_none() && lifecycle_check.is_none() {
-        // Nothing sent: leave the document alone; re-rendering later is only CPU.
-        return None;
-    }
     let mut next = current.clone();
-    let sticky = next.sticky.get_or_insert_with(StickyFacts::default);
-    if let Some((id, hash)) = pass.comment.state() {
-        sticky.comment_id = Some(id);
-        sticky.render_hash = Some(hash.to_string());
+    if pass.comment.state().is_some() || plan_check.is_some() || lifecycle_check.is_some() {
+        let sticky = next.sticky.get_or_insert_with(StickyFacts::default);
+        let recorded_meanwhile = sticky.comment_id.filter(|&r| Some(r) != shown_in);
+        let duplicate = matches!(pass.comment, CommentSent::Created { id, .. } if recorded_meanwhile.is_some_and(|r| r != id));
+        if let Some((id, hash)) = pass.comment.state().filter(|_| !duplicate) {
+            sticky.comment_id = Some(id);
+            sticky.render_hash = Some(hash.to_string());
+        }
+        if let Some(facts) = plan_check {
+            sticky.plan_check = Some(facts.clone());
+        }
+        if let Some(facts) = lifecycle_check {
+            sticky.lifecycle_check = Some(facts.clone());
+        }
     }
-    if let Some(facts) = plan_check {
-        sticky.plan_check = Some(facts.clone());
-    }
-    if let Some(facts) = lifecycle_check {
-        sticky.lifecycle_check = Some(facts.clone());
-    }
+    let undisturbed = current.version == rendered;
     if next == *current {
-        // Sent what was already recorded (an adopted comment, for one).
-        return None;
+        // Nothing sent, or what was sent is already recorded (an adopted comment):
+        // the PR shows this render. Recording that once (when nothing was written
+        // since) spares the reconciler rendering it again at every pass.
+        let recorded = current.sticky.as_ref().and_then(|s| s.rendered_version);
+        if !undisturbed || recorded.is_some_and(|v| v >= rendered) {
+            return None;
+        }
     }
     let sticky = next.sticky.get_or_insert_with(StickyFacts::default);
-    sticky.rendered_version = Some(if current.version == rendered {
-        rendered + 1
-    } else {
-        rendered
-    });
+    sticky.rendered_version = Some(if undisturbed { rendered + 1 } else { rendered });
     Some(next)
 }
 
@@ -562,7 +604,7 @@ mod tests {
 
     #[test]
     fn a_pass_recorded_right_after_its_render_covers_its_own_write() {
-        let next = record_sent(&request(4), 4, &sent(9)).expect("written");
+        let next = record_sent(&request(4), 4, None, &sent(9)).expect("written");
         let sticky = next.sticky.expect("sticky");
         assert_eq!(sticky.comment_id, Some(9));
         assert_eq!(sticky.render_hash.as_deref(), Some("h1"));
@@ -572,22 +614,52 @@ mod tests {
 
     #[test]
     fn a_pass_overtaken_by_another_write_leaves_the_newer_facts_to_render() {
-        let next = record_sent(&request(6), 4, &sent(9)).expect("written");
+        let next = record_sent(&request(6), 4, None, &sent(9)).expect("written");
         assert_eq!(next.sticky.and_then(|s| s.rendered_version), Some(4));
     }
 
     #[test]
-    fn a_pass_that_sent_nothing_writes_nothing() {
-        let pass = Pass {
+    fn a_comment_created_while_another_pass_recorded_one_is_not_recorded() {
+        // Rendered at version 4 with no comment; another replica recorded comment 7.
+        let mut current = request(6);
+        current.sticky = Some(StickyFacts {
+            comment_id: Some(7),
+            render_hash: Some("theirs".into()),
+            ..StickyFacts::default()
+        });
+        let after = record_sent(&current, 4, None, &sent(9)).unwrap_or_else(|| current.clone());
+        let sticky = after.sticky.expect("sticky");
+        assert_eq!(sticky.comment_id, Some(7), "the first recorded stays");
+        assert_eq!(sticky.render_hash.as_deref(), Some("theirs"));
+        // A comment recreated after the recorded one was deleted replaces it.
+        let replaced = record_sent(&current, 4, Some(7), &sent(9)).expect("written");
+        assert_eq!(replaced.sticky.and_then(|s| s.comment_id), Some(9));
+    }
+
+    #[test]
+    fn a_pass_that_sent_nothing_records_only_that_the_render_is_shown_once() {
+        let nothing = Pass {
             comment: CommentSent::Unchanged,
             plan_check: Some(CheckSent::Unchanged),
             lifecycle_check: Some(CheckSent::Unchanged),
             apply_plan_shown: None,
         };
-        assert!(record_sent(&request(4), 4, &pass).is_none());
-        // Nor does one that sent what is already recorded.
-        let recorded = record_sent(&request(4), 4, &sent(9)).expect("written");
-        assert!(record_sent(&recorded, 5, &sent(9)).is_none());
+        let mut recorded = record_sent(&request(4), 4, None, &sent(9)).expect("written");
+        recorded.version = 5; // as the store writes it
+        // A change the comment does not show: version 6, last render of 5.
+        let mut invisible = recorded.clone();
+        invisible.version = 6;
+        let marked = record_sent(&invisible, 6, Some(9), &nothing).expect("written");
+        let sticky = marked.sticky.expect("sticky");
+        assert_eq!(sticky.rendered_version, Some(7));
+        assert_eq!(
+            (sticky.comment_id, sticky.render_hash.as_deref()),
+            (Some(9), Some("h1"))
+        );
+        // Once shown, nothing more; nor when another write came since the render.
+        assert!(record_sent(&recorded, 5, Some(9), &nothing).is_none());
+        assert!(record_sent(&recorded, 5, Some(9), &sent(9)).is_none());
+        assert!(record_sent(&invisible, 5, Some(9), &nothing).is_none());
     }
 
     fn with_plan_run(attempt: u32, status: RunStatus) -> Request {

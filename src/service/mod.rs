@@ -156,6 +156,8 @@ pub struct Service {
     recent: recent::RecentDeliveries,
     /// The deliveries being handled now.
     pub in_flight: claims::InFlight,
+    /// This process's turns at rendering each request.
+    effect_locks: effects::RequestLocks,
 }
 
 impl Service {
@@ -183,6 +185,7 @@ impl Service {
             run_index_cache: Mutex::new(HashMap::new()),
             recent: recent::RecentDeliveries::default(),
             in_flight: claims::InFlight::default(),
+            effect_locks: effects::RequestLocks::default(),
         }
     }
 

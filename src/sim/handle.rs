@@ -303,6 +303,11 @@ impl Simulator {
         *lock(&self.shared.target) = Some(target);
     }
 
+    /// The id of the App whose installation the simulator serves.
+    pub fn app_id(&self) -> u64 {
+        self.shared.app_id
+    }
+
     /// The app's installation id.
     pub fn installation_id(&self) -> u64 {
         self.shared.world().app.installation_id

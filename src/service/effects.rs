@@ -13,9 +13,12 @@
 //! facts and a burst of changes costs one render of the newest state. A pass whose
 //! document changed while it ran (another replica, a handler in between) goes
 //! round again, at most [`MAX_PASSES`] times, so the last state wins on GitHub.
+//! Replicas do not share the mutex: two may both find no comment and both create
+//! one. The first recorded in the facts stays; the other pass deletes its own.
 //!
 //! Costs per saved change: at most one comment PATCH (or create), one PATCH (or
-//! create on a new head) per check run, nothing at all for an unchanged render.
+//! create on a new head) per check run, no GitHub call for an unchanged render
+//! (one store write records, once, that the PR shows it).
 //! Effects never fail the request: errors are logged with the request id and the
 //! next saved change (or `/tfpilot sync`) sends the difference.
 

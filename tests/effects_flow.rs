@@ -881,22 +881,29 @@ async fn the_deleted_event_of_the_sticky_comment_shows_it_again_at_once() {
     );
 }
 
+/// A request whose PR is open and shown nowhere yet, and a second replica:
+/// (harness, PR number, head, the other replica's service).
+async fn unshown_request_and_another_replica() -> (Harness, u64, String, Arc<Service>) {
+    let h = Harness::start_empty().await;
+    let pr = h.open_pr().await;
+    let head = h.sim.pull(REPO, pr).expect("pr").head_sha;
+    let mut request = h.new_request();
+    let mut facts = PrFacts::new(pr);
+    facts.open = true;
+    facts.head_sha = Some(head.clone());
+    request.github_mut().pr = Some(facts);
+    h.svc.requests.create(&request).await.expect("stored");
+    let other = tfpilot_over(&h.sim, h.faults.clone()).state.service;
+    (h, pr, head, other)
+}
+
 #[tokio::test]
 async fn two_replicas_showing_a_new_request_at_once_leave_one_comment() {
     // Two replicas render the request's first state at the same moment (two
     // deliveries of one request, each to its own replica): neither finds a comment,
     // so both create one. The second to record its comment deletes it and takes
     // the first's, so the PR keeps one, edited from then on.
-    let h = Harness::start_empty().await;
-    let pr = h.open_pr().await;
-    let view = h.sim.pull(REPO, pr).expect("pr");
-    let mut request = h.new_request();
-    let mut facts = PrFacts::new(pr);
-    facts.open = true;
-    facts.head_sha = Some(view.head_sha.clone());
-    request.github_mut().pr = Some(facts);
-    h.svc.requests.create(&request).await.expect("stored");
-    let other = tfpilot_over(&h.sim, h.faults.clone()).state.service;
+    let (h, pr, _, other) = unshown_request_and_another_replica().await;
 
     // This replica's create is held up a second (GitHub asks it to retry), after it
     // looked and found no comment; the other replica looks, creates and records.
@@ -927,4 +934,47 @@ async fn two_replicas_showing_a_new_request_at_once_leave_one_comment() {
     let after = h.sticky(pr);
     assert_eq!(after.id, kept.id);
     assert_ne!(after.body, kept.body, "edited to show the approval");
+}
+
+#[tokio::test]
+async fn of_two_check_runs_created_at_once_the_newest_is_the_one_kept_up_to_date() {
+    // Both replicas create the check runs; the one that created first records last
+    // (its store write is slow). GitHub shows the newest check run of a name on a
+    // commit, so that is the one whose id is kept and edited.
+    let (h, pr, head, other) = unshown_request_and_another_replica().await;
+    h.faults.inject(Fault {
+        op: OpKind::Replace,
+        key_prefix: format!("requests/{ID}.json"),
+        action: FaultAction::Delay(std::time::Duration::from_millis(1500)),
+        times: 1,
+    });
+    let (slow, quick) = tokio::join!(sync_effects(&h.svc, ID), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        sync_effects(&other, ID).await
+    });
+    slow.expect("the slow replica's pass");
+    quick.expect("the other replica's pass");
+    assert!(h.faults.pending().is_empty(), "the slow write happened");
+
+    let sticky = h.request().await.sticky.expect("sticky");
+    for (name, recorded) in [
+        (PLAN_CHECK_NAME, sticky.plan_check),
+        (LIFECYCLE_CHECK_NAME, sticky.lifecycle_check),
+    ] {
+        let runs = h.sim.check_runs_named(REPO, name, &head);
+        assert_eq!(runs.len(), 2, "both replicas created {name}: {runs:#?}");
+        let newest = runs.iter().map(|r| r.id).max();
+        assert_eq!(
+            recorded.map(|c| c.check_run_id),
+            newest,
+            "{name}: the newest is recorded"
+        );
+    }
+    // The next change edits the newest.
+    let before = h.check(LIFECYCLE_CHECK_NAME, &head);
+    h.sim.approve(REPO, pr, "bob").expect("approve");
+    h.settle().await;
+    let after = h.check(LIFECYCLE_CHECK_NAME, &head);
+    assert_eq!(after.id, before.id);
+    assert_ne!(after, before, "edited to show the approval");
 }

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::core::patch::{mark_apply_plan_shown, record_apply_plan};
-use crate::core::request::{PlanSummaryFacts, Request, StickyFacts, WorkflowKind};
+use crate::core::request::{CheckRunFacts, PlanSummaryFacts, Request, StickyFacts, WorkflowKind};
 use crate::github::Repo;
 use crate::render::{EnvPolicy, LockView, StickyInput};
 use crate::store::StoreError;
@@ -234,6 +234,21 @@ async fn passes(
     Ok(report)
 }
 
+/// Whether a check run a pass sent is recorded over the `recorded` one: not when
+/// that is a newer check run on the same commit (another replica created it while
+/// this pass created its own). GitHub shows the newest check run of a name on a
+/// commit, so the newest is the one to keep editing.
+/// Nor is a check run on an older commit recorded over one on the PR's head.
+fn supersedes(recorded: Option<&CheckRunFacts>, sent: &CheckRunFacts, head: Option<&str>) -> bool {
+    let Some(r) = recorded else {
+        return true;
+    };
+    if r.head_sha == sent.head_sha {
+        return r.check_run_id <= sent.check_run_id;
+    }
+    head.is_none_or(|h| r.head_sha != h)
+}
+
 /// What a pass sent (or found already there), to be recorded in the facts.
 #[derive(Debug, Clone)]
 struct Pass {
@@ -292,9 +307,13 @@ fn record_sent(
             sticky.comment_id = Some(id);
             sticky.render_hash = Some(hash.to_string());
         }
+        let head = current.pr().and_then(|p| p.head_sha.as_deref());
+        let plan_check = plan_check.filter(|f| supersedes(sticky.plan_check.as_ref(), f, head));
         if let Some(facts) = plan_check {
             sticky.plan_check = Some(facts.clone());
         }
+        let lifecycle_check =
+            lifecycle_check.filter(|f| supersedes(sticky.lifecycle_check.as_ref(), f, head));
         if let Some(facts) = lifecycle_check {
             sticky.lifecycle_check = Some(facts.clone());
         }
@@ -637,6 +656,26 @@ mod tests {
         // A comment recreated after the recorded one was deleted replaces it.
         let replaced = record_sent(&current, 4, Some(7), &sent(9)).expect("written");
         assert_eq!(replaced.sticky.and_then(|s| s.comment_id), Some(9));
+    }
+
+    #[test]
+    fn a_check_run_is_not_recorded_over_a_newer_one_or_one_on_the_head() {
+        let check = |head: &str, id| CheckRunFacts {
+            head_sha: head.into(),
+            check_run_id: id,
+            payload_hash: "p".into(),
+            completed: false,
+            extra: Extra::new(),
+        };
+        assert!(supersedes(None, &check("a", 5), Some("a")));
+        // Same commit: the newer (created later) wins; an edit of the same one is recorded.
+        assert!(supersedes(Some(&check("a", 5)), &check("a", 6), Some("a")));
+        assert!(supersedes(Some(&check("a", 5)), &check("a", 5), Some("a")));
+        assert!(!supersedes(Some(&check("a", 6)), &check("a", 5), Some("a")));
+        // Another commit: the one on the PR's head wins.
+        assert!(supersedes(Some(&check("a", 5)), &check("b", 3), Some("b")));
+        assert!(!supersedes(Some(&check("b", 3)), &check("a", 9), Some("b")));
+        assert!(supersedes(Some(&check("b", 3)), &check("a", 9), None));
     }
 
     #[test]

@@ -234,11 +234,11 @@ async fn passes(
     Ok(report)
 }
 
-/// Whether a check run a pass sent is recorded over the `recorded` one: not when
+/// Whether a check run a pass sent is recorded over the `recorded` one. Not when
 /// that is a newer check run on the same commit (another replica created it while
-/// this pass created its own). GitHub shows the newest check run of a name on a
-/// commit, so the newest is the one to keep editing.
-/// Nor is a check run on an older commit recorded over one on the PR's head.
+/// this pass created its own): GitHub shows the newest check run of a name on a
+/// commit, so the newest is the one to keep editing. Nor when it is on the PR's
+/// `head` and the one sent is not.
 fn supersedes(recorded: Option<&CheckRunFacts>, sent: &CheckRunFacts, head: Option<&str>) -> bool {
     let Some(r) = recorded else {
         return true;

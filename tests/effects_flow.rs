@@ -224,6 +224,15 @@ impl Harness {
             .collect()
     }
 
+    /// Bob approves the PR: the one sticky comment, `shown`, is edited to show it.
+    async fn approval_edits(&self, pr: u64, shown: &CommentView) {
+        self.sim.approve(REPO, pr, "bob").expect("approve");
+        self.settle().await;
+        let after = self.sticky(pr);
+        assert_eq!(after.id, shown.id, "the same comment");
+        assert_ne!(after.body, shown.body, "edited to show the approval");
+    }
+
     /// The one sticky comment: asserts there is exactly one tfpilot comment.
     fn sticky(&self, pr: u64) -> CommentView {
         let mine = self.bot_comments(pr);
@@ -576,11 +585,7 @@ async fn a_crash_between_creating_the_comment_and_storing_its_id_leaves_one_comm
     );
 
     // The next change finds the comment by its marker instead of making another.
-    h.sim.approve(REPO, pr, "bob").expect("approve");
-    h.settle().await;
-    let after = h.sticky(pr);
-    assert_eq!(after.id, created.id);
-    assert_ne!(after.body, created.body, "edited to show the approval");
+    h.approval_edits(pr, &created).await;
     assert_eq!(
         h.request().await.sticky.and_then(|s| s.comment_id),
         Some(created.id)
@@ -897,6 +902,16 @@ async fn unshown_request_and_another_replica() -> (Harness, u64, String, Arc<Ser
     (h, pr, head, other)
 }
 
+/// This replica's pass, and the other's 300 ms later, at once; both succeed.
+async fn passes_at_once(h: &Harness, other: &Service) {
+    let (first, second) = tokio::join!(sync_effects(&h.svc, ID), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        sync_effects(other, ID).await
+    });
+    first.expect("this replica's pass");
+    second.expect("the other replica's pass");
+}
+
 #[tokio::test]
 async fn two_replicas_showing_a_new_request_at_once_leave_one_comment() {
     // Two replicas render the request's first state at the same moment (two
@@ -915,12 +930,7 @@ async fn two_replicas_showing_a_new_request_at_once_leave_one_comment() {
             retry_after_secs: 1,
         },
     ));
-    let (held, quick) = tokio::join!(sync_effects(&h.svc, ID), async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        sync_effects(&other, ID).await
-    });
-    held.expect("the held replica's pass");
-    quick.expect("the other replica's pass");
+    passes_at_once(&h, &other).await;
 
     let kept = h.sticky(pr);
     assert_eq!(
@@ -929,11 +939,7 @@ async fn two_replicas_showing_a_new_request_at_once_leave_one_comment() {
         "the comment kept is the one recorded"
     );
     // The next change edits it, on either replica.
-    h.sim.approve(REPO, pr, "bob").expect("approve");
-    h.settle().await;
-    let after = h.sticky(pr);
-    assert_eq!(after.id, kept.id);
-    assert_ne!(after.body, kept.body, "edited to show the approval");
+    h.approval_edits(pr, &kept).await;
 }
 
 #[tokio::test]
@@ -948,12 +954,7 @@ async fn of_two_check_runs_created_at_once_the_newest_is_the_one_kept_up_to_date
         action: FaultAction::Delay(std::time::Duration::from_millis(1500)),
         times: 1,
     });
-    let (slow, quick) = tokio::join!(sync_effects(&h.svc, ID), async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        sync_effects(&other, ID).await
-    });
-    slow.expect("the slow replica's pass");
-    quick.expect("the other replica's pass");
+    passes_at_once(&h, &other).await;
     assert!(h.faults.pending().is_empty(), "the slow write happened");
 
     let sticky = h.request().await.sticky.expect("sticky");

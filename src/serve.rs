@@ -159,7 +159,11 @@ async fn one_off_service(args: &ConnectArgs) -> anyhow::Result<Arc<Service>> {
         Arc::new(client),
         Arc::new(SystemClock),
         metrics,
-        Settings::default(),
+        // The App id, as `serve` has it, so its own comments are told from other Apps'.
+        Settings {
+            app_id: args.app_id,
+            ..Settings::default()
+        },
     )))
 }
 

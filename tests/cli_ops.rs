@@ -9,6 +9,7 @@ use tfpilot::config::forms::submitted_body;
 use tfpilot::config::repo::RepoConfig;
 use tfpilot::core::request::WorkflowKind;
 use tfpilot::harness::{EXAMPLE_CONFIG, Harness, HarnessOptions, INFRA_REPO};
+use tfpilot::render::marker;
 use tfpilot::sim::{DeliveryFaults, SimConfig, TEST_APP_PRIVATE_KEY_PEM};
 use tfpilot::store::{FolderStore, Store, Thread};
 
@@ -30,8 +31,8 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[tokio::test]
-async fn sync_repairs_a_request_from_the_command_line_and_requests_shows_it() {
+/// A simulator and tfpilot over a folder store: (the folder, its `file://` URL, harness).
+async fn start() -> (tempfile::TempDir, String, Harness) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> = Arc::new(FolderStore::open(dir.path()).expect("folder"));
     let url = format!("file://{}", dir.path().display());
@@ -42,11 +43,12 @@ async fn sync_repairs_a_request_from_the_command_line_and_requests_shows_it() {
     })
     .await
     .expect("harness");
+    (dir, url, h)
+}
 
-    let empty = tfpilot(&["requests"], &h, &url).await;
-    assert!(empty.status.success(), "{empty:?}");
-    assert_eq!(stdout(&empty), "no live requests\n");
-
+/// Alice's request from the issue form, handled by tfpilot (PR opened, plan
+/// dispatched): its id.
+async fn request(h: &Harness) -> String {
     let config = RepoConfig::parse(EXAMPLE_CONFIG).expect("config");
     let body = submitted_body(
         &config,
@@ -63,13 +65,24 @@ async fn sync_repairs_a_request_from_the_command_line_and_requests_shows_it() {
         .open_issue(INFRA_REPO, "alice", "bucket", &body, &["tfpilot-request"])
         .expect("issue");
     h.settle().await.expect("settle");
-    let svc = &h.state.service;
-    let id = svc
+    h.state
+        .service
         .index
         .find(Thread::Issue, "acme", "infra", issue)
         .await
         .expect("index")
-        .expect("request");
+        .expect("request")
+}
+
+#[tokio::test]
+async fn sync_repairs_a_request_from_the_command_line_and_requests_shows_it() {
+    let (_dir, url, h) = start().await;
+    let empty = tfpilot(&["requests"], &h, &url).await;
+    assert!(empty.status.success(), "{empty:?}");
+    assert_eq!(stdout(&empty), "no live requests\n");
+
+    let id = request(&h).await;
+    let svc = &h.state.service;
 
     // The plan runs and succeeds, and tfpilot hears nothing of it.
     h.sim.set_delivery_faults(DeliveryFaults {
@@ -145,4 +158,70 @@ async fn operator_commands_fail_clearly_without_what_they_need() {
         );
         assert!(!all.contains("PRIVATE KEY"), "{all}");
     }
+}
+
+#[tokio::test]
+async fn sync_from_the_command_line_never_takes_another_apps_comment_for_its_own() {
+    let (_dir, url, h) = start().await;
+    let id = request(&h).await;
+    let svc = &h.state.service;
+    let pr = svc
+        .requests
+        .get(&id)
+        .await
+        .expect("get")
+        .and_then(|r| r.pr().map(|p| p.number))
+        .expect("a PR");
+    let bot = h.sim.bot_login();
+    let ours = |h: &Harness| -> Vec<_> {
+        h.sim
+            .comments(INFRA_REPO, pr)
+            .into_iter()
+            .filter(|c| c.author == bot && c.body.starts_with(&marker(&id)))
+            .collect()
+    };
+    let shown = ours(&h);
+    assert_eq!(shown.len(), 1, "{shown:?}");
+
+    // tfpilot's comment is gone and its id lost (tfpilot hears nothing); another
+    // App's comment carries tfpilot's marker.
+    h.sim.set_delivery_faults(DeliveryFaults {
+        drop_rate: 1.0,
+        ..DeliveryFaults::default()
+    });
+    h.sim
+        .delete_comment(INFRA_REPO, shown[0].id, "alice")
+        .expect("deleted");
+    svc.requests
+        .update(&id, |r| {
+            let mut next = r.clone();
+            next.sticky = None;
+            Some(next)
+        })
+        .await
+        .expect("forgotten");
+    let imitation = format!("{}\nPosted by a workflow.", marker(&id));
+    let theirs = h
+        .sim
+        .comment_as_app(INFRA_REPO, pr, "other-ci", 4_000_001, &imitation)
+        .expect("their comment");
+
+    let synced = tfpilot(&["sync", &id], &h, &url).await;
+    assert!(synced.status.success(), "{synced:?}");
+    let again = ours(&h);
+    assert_eq!(
+        again.len(),
+        1,
+        "tfpilot shows the request in its own comment: {again:?}"
+    );
+    let facts = svc.requests.get(&id).await.expect("get").expect("live");
+    assert_eq!(facts.sticky.and_then(|s| s.comment_id), Some(again[0].id));
+    assert_ne!(again[0].id, theirs);
+    let other = h
+        .sim
+        .comments(INFRA_REPO, pr)
+        .into_iter()
+        .find(|c| c.id == theirs)
+        .expect("their comment stays");
+    assert_eq!(other.body, imitation, "and is not edited");
 }

@@ -642,22 +642,13 @@ async fn a_marker_comment_by_the_app_is_adopted_and_one_by_a_person_or_another_a
         "and brought up to date"
     );
     let comments = h.sim.comments(REPO, pr);
-    let person = comments
-        .iter()
-        .find(|c| c.id == typed)
-        .expect("still there");
-    assert!(
-        person.body.ends_with("fake status"),
-        "a person's comment is never edited"
-    );
-    let bot = comments
-        .iter()
-        .find(|c| c.id == other_app)
-        .expect("still there");
-    assert!(
-        bot.body.ends_with("fake status"),
-        "another App's comment is never edited"
-    );
+    for (id, whose) in [(typed, "a person's"), (other_app, "another App's")] {
+        let theirs = comments.iter().find(|c| c.id == id).expect("still there");
+        assert!(
+            theirs.body.ends_with("fake status"),
+            "{whose} comment is never edited"
+        );
+    }
     assert_eq!(comments.len(), 3);
 }
 

@@ -442,7 +442,8 @@ pub async fn unlock(
     }
 }
 
-/// The core's view of a PR read from the API.
+/// The core's view of a PR read from the API (from a single PR, or a list, whose
+/// entries have `merged_at` but not always `merged`).
 pub fn pr_update_from_api(pull: &PullRequest, actor: Option<&str>) -> PrUpdate {
     let open = pull.state == crate::github::IssueState::Open;
     PrUpdate {
@@ -452,8 +453,8 @@ pub fn pr_update_from_api(pull: &PullRequest, actor: Option<&str>) -> PrUpdate {
         head_sha: Some(pull.head.sha.clone()),
         base_ref: Some(pull.base.ref_name.clone()),
         open,
-        merged: pull.merged,
-        merge_commit_sha: if pull.merged {
+        merged: pull.is_merged(),
+        merge_commit_sha: if pull.is_merged() {
             pull.merge_commit_sha.clone()
         } else {
             None
@@ -565,14 +566,11 @@ pub async fn open_cleanup_pr(
 /// The cleanup PR to use instead of opening one: an open one, else a merged one (it
 /// already removed the request's file; a late retry must not open a second, empty one).
 fn adoptable_cleanup(pulls: &[PullRequest]) -> Option<PullRequest> {
-    let found = pulls
+    pulls
         .iter()
         .find(|p| p.state == crate::github::IssueState::Open)
-        .or_else(|| pulls.iter().find(|p| p.is_merged()))?;
-    let mut found = found.clone();
-    // GitHub's pull list has `merged_at` but not always `merged`.
-    found.merged = found.is_merged();
-    Some(found)
+        .or_else(|| pulls.iter().find(|p| p.is_merged()))
+        .cloned()
 }
 
 async fn record_cleanup_pr(
@@ -682,10 +680,7 @@ async fn archive_merged_cleanup(
     request: &Request,
     pull: &PullRequest,
 ) -> Result<bool, ServiceError> {
-    let mut pull = pull.clone();
-    // GitHub's pull list has `merged_at` but not always `merged`.
-    pull.merged = pull.is_merged();
-    record_cleanup_pr(svc, request, &pull).await?;
+    record_cleanup_pr(svc, request, pull).await?;
     Box::pin(archive(svc, &request.id)).await
 }
 
